@@ -1,0 +1,44 @@
+#!/usr/bin/env bash
+# Sourced by the project's scripts: puts a Node.js >= 24 first on PATH.
+# The system Node may be older (Debian ships 20, end-of-life); then Node 24 is
+# fetched once from the npm registry (the binary package behind the `node`
+# package, node-<os>-<arch>) and cached outside the repository, keyed by version.
+LADING_NODE_VERSION="${LADING_NODE_VERSION:-24.21.0}"
+
+lading_node_major() { "$1" -p 'process.versions.node.split(".")[0]' 2>/dev/null || echo 0; }
+
+lading_ensure_node() {
+  local sys
+  sys=$(command -v node || true)
+  if [ -n "$sys" ] && [ "$(lading_node_major "$sys")" -ge 24 ]; then
+    return 0
+  fi
+  local os arch cache dir
+  os=$(uname -s | tr '[:upper:]' '[:lower:]')
+  case "$(uname -m)" in
+    x86_64) arch=x64 ;;
+    aarch64|arm64) arch=arm64 ;;
+    *) echo "lading: no Node 24 build for $(uname -m); install Node >= 24 yourself" >&2; return 1 ;;
+  esac
+  cache="${XDG_CACHE_HOME:-$HOME/.cache}/lading/node/$LADING_NODE_VERSION"
+  dir="$cache/$os-$arch"
+  if [ ! -x "$dir/bin/node" ]; then
+    if ! command -v npm >/dev/null; then
+      echo "lading: Node $(node --version 2>/dev/null || echo none) is too old and npm is missing to fetch Node 24; install Node >= 24" >&2
+      return 1
+    fi
+    echo "lading: fetching Node $LADING_NODE_VERSION ($os-$arch) from the npm registry into $cache" >&2
+    local tmp
+    tmp=$(mktemp -d)
+    if ! (cd "$tmp" && npm pack --silent "node-$os-$arch@$LADING_NODE_VERSION" >/dev/null 2>npm.log); then
+      cat "$tmp/npm.log" >&2
+      rm -rf "$tmp"
+      echo "lading: could not fetch node-$os-$arch@$LADING_NODE_VERSION from the npm registry" >&2
+      return 1
+    fi
+    mkdir -p "$tmp/x" && tar -xzf "$tmp"/node-*.tgz -C "$tmp/x"
+    mkdir -p "$cache" && rm -rf "$dir" && mv "$tmp/x/package" "$dir"
+    rm -rf "$tmp"
+  fi
+  export PATH="$dir/bin:$PATH"
+}

@@ -1,0 +1,43 @@
+/** Plain-text renderings for the no-terminal mode: fixed lines, no cursor movement. */
+import type { CreateSummary } from '../core/bundle/summary.js';
+import type { InspectReport } from '../core/bundle/inspect.js';
+import type { VerifyReport } from '../core/bundle/verify.js';
+import { formatBytes, formatDuration } from '../core/progress.js';
+
+export function createSummaryLines(s: CreateSummary): string[] {
+  const pct = s.totalLayerBytes > 0 ? Math.round((s.savedBytes / s.totalLayerBytes) * 100) : 0;
+  return [
+    `Bundle    ${s.bundlePath}`,
+    `Size      ${formatBytes(s.bundleBytes)} (${s.bundleBytes} bytes)`,
+    `sha256    ${s.bundleSha256}`,
+    `Images    ${s.images} for ${s.platforms.join(', ')}`,
+    `Layers    ${s.uniqueLayers} unique, ${formatBytes(s.uniqueLayerBytes)}; dedup saved ${formatBytes(s.savedBytes)} (${pct}%)`,
+    `Fetched   ${formatBytes(s.downloadedBytes)} from registries in ${formatDuration(s.durationMs / 1000)}`,
+  ];
+}
+
+export function inspectLines(r: InspectReport): string[] {
+  const lines = [
+    `${r.name} ${r.version}  (created ${r.createdAt} by lading ${r.toolVersion})`,
+    `File      ${r.bundle}  ${formatBytes(r.fileBytes)}`,
+    `Platforms ${r.platforms.join(', ')}`,
+    '',
+  ];
+  for (const image of r.images) {
+    lines.push(`${image.name}`);
+    lines.push(`  digest  ${image.digest}`);
+    if (image.source !== image.name) lines.push(`  source  ${image.source}`);
+    for (const p of image.platforms) {
+      lines.push(`  ${p.platform.padEnd(16)} ${formatBytes(p.size).padStart(10)}  ${p.layers} layers  ${p.manifest}`);
+    }
+  }
+  const { layers } = r;
+  lines.push('');
+  lines.push(`Layers    ${layers.unique} unique of ${layers.total}: ${formatBytes(layers.uniqueBytes)} stored, ${formatBytes(layers.totalBytes)} referenced, ${formatBytes(layers.savedBytes)} saved by dedup`);
+  return lines;
+}
+
+export function verifyLines(r: VerifyReport): string[] {
+  const head = `${r.ok ? 'OK' : 'FAILED'}  ${r.bundle}: ${r.images} images, ${r.blobsChecked} blobs, ${formatBytes(r.bytesChecked)} hashed`;
+  return [head, ...r.problems.map((p) => `  ✖ ${p.message}`)];
+}

@@ -1,0 +1,136 @@
+/**
+ * The command line: parses it, runs a command, and turns any error into a
+ * banner and an exit code, which main() returns to the entry (src/cli/main.ts),
+ * the only place that sets the process exit code.
+ */
+import { Command, CommanderError, Option } from 'commander';
+import { AbortError, ExitCode } from '../core/errors.js';
+import { LADING_VERSION } from '../core/version.js';
+import { formatErrorBanner } from '../ui/banner.js';
+import { runCreate } from './commands/create.js';
+import { runInspect } from './commands/inspect.js';
+import { runVerify } from './commands/verify.js';
+import { useColor, writeJson, type Streams } from './output.js';
+
+const EXIT_CODES_HELP = `
+Exit codes:
+  0    success
+  1    failure without a more specific code
+  2    bad command line (unknown flag, bad value, output exists)
+  3    spec file missing or invalid
+  4    registry unreachable or answered with an error (missing tag, 5xx after retries)
+  5    registry refused or required credentials
+  6    digest or size mismatch; bundle failed verification
+  7    bundle missing, unreadable or not a lading bundle
+  130  interrupted (Ctrl-C)
+
+Environment:
+  NO_COLOR               no colours in any output
+  CI                     plain output (no live view) when set
+  LADING_CACHE_DIR       blob cache (default ~/.cache/lading/blobs)
+  REGISTRY_AUTH_FILE, DOCKER_CONFIG
+                         where registry credentials are read from (also
+                         $XDG_RUNTIME_DIR/containers/auth.json, ~/.docker/config.json)`;
+
+const SPEC_EXAMPLE = `
+Spec (lading.yaml):
+  apiVersion: lading.dev/v1alpha1
+  kind: Bundle
+  metadata: {name: demo, version: 1.0.0}
+  spec:
+    platforms: [linux/amd64, linux/arm64]   # default: linux/amd64
+    images:
+      - docker.io/library/nginx:1.27          # plain string
+      - name: registry.k8s.io/pause:3.10      # or an object with per-image platforms
+        platforms: [linux/amd64]
+    registries:
+      insecure: [registry.lab:5000]           # plain HTTP / unverified TLS allowed
+
+Examples:
+  lading create lading.yaml -o site.lading.tar
+  lading create --insecure-registry 10.0.0.5:5000 -o out.tar
+  CI=1 lading create --json > summary.json`;
+
+function collect(value: string, previous: string[]): string[] {
+  return [...previous, value];
+}
+
+export function buildProgram(streams: Streams, env: NodeJS.ProcessEnv, setExit: (code: number) => void): Command {
+  const program = new Command('lading')
+    .description('Carry container images and runtime configuration into air-gapped Kubernetes clusters.')
+    .version(LADING_VERSION, '-V, --version')
+    .showHelpAfterError('(run lading --help for usage)')
+    .configureOutput({
+      writeOut: (s) => streams.stdout.write(s),
+      writeErr: (s) => streams.stderr.write(s),
+    })
+    .exitOverride()
+    .addHelpText('after', EXIT_CODES_HELP);
+
+  program
+    .command('create')
+    .description('Pull the images a spec names and write one verified bundle (an OCI image layout tar).')
+    .argument('[spec]', 'the spec file', 'lading.yaml')
+    .addOption(new Option('-o, --output <file>', 'bundle file to write (default: NAME-VERSION.lading.tar)').env('LADING_OUTPUT'))
+    .option('-f, --force', 'replace the output file if it exists')
+    .addOption(
+      new Option('--insecure-registry <host>', 'allow plain HTTP / unverified TLS for this registry (repeatable)')
+        .env('LADING_INSECURE_REGISTRIES')
+        .argParser(collect)
+        .default([]),
+    )
+    .addOption(new Option('--ca-file <file>', 'trust this PEM CA for registries (repeatable)').env('LADING_CA_FILE').argParser(collect).default([]))
+    .addOption(new Option('--cache-dir <dir>', 'blob cache directory').env('LADING_CACHE_DIR'))
+    .addOption(new Option('--concurrency <n>', 'images and blobs fetched at once').env('LADING_CONCURRENCY').default('4'))
+    .option('--json', 'print one JSON document (summary or error) and no progress')
+    .addOption(new Option('--no-tui', 'plain line output even on a terminal').env('LADING_NO_TUI'))
+    .addHelpText('after', SPEC_EXAMPLE)
+    .action(async (spec: string, flags) => {
+      const insecure = typeof flags.insecureRegistry === 'string' ? [flags.insecureRegistry] : flags.insecureRegistry;
+      const caFile = typeof flags.caFile === 'string' ? [flags.caFile] : flags.caFile;
+      setExit(await runCreate(spec, { ...flags, insecureRegistry: insecure, caFile }, streams, env));
+    });
+
+  program
+    .command('inspect')
+    .description('List the images, digests, platforms and sizes in a bundle (reads no blob bytes).')
+    .argument('<bundle>', 'bundle file')
+    .option('--json', 'print JSON')
+    .action(async (bundle: string, flags) => setExit(await runInspect(bundle, flags, streams)));
+
+  program
+    .command('verify')
+    .description('Stream the whole bundle and check every blob and reference; exit 0 only if all holds.')
+    .argument('<bundle>', 'bundle file')
+    .option('--json', 'print the report as JSON')
+    .addOption(new Option('--no-tui', 'no live progress line').env('LADING_NO_TUI'))
+    .action(async (bundle: string, flags) => setExit(await runVerify(bundle, flags, streams, env)));
+
+  return program;
+}
+
+export async function main(argv: string[], streams: Streams, env: NodeJS.ProcessEnv): Promise<number> {
+  let exitCode: number = ExitCode.ok;
+  const program = buildProgram(streams, env, (code) => {
+    exitCode = code;
+  });
+  const wantsJson = argv.includes('--json');
+  try {
+    await program.parseAsync(argv, { from: 'user' });
+    return exitCode;
+  } catch (error) {
+    if (error instanceof CommanderError) {
+      // Help and version exit through here with code 0; usage errors were already printed.
+      return error.exitCode === 0 ? ExitCode.ok : ExitCode.usage;
+    }
+    if (wantsJson) {
+      const abort = error instanceof AbortError ? error : undefined;
+      writeJson(streams.stdout, {
+        ok: false,
+        error: { message: (error as Error).message ?? String(error), hint: abort?.hint, exitCode: abort?.exitCode ?? ExitCode.failure },
+      });
+    }
+    streams.stderr.write(formatErrorBanner(error, { color: useColor(streams.stderr, env) }) + '\n');
+    return error instanceof AbortError ? error.exitCode : ExitCode.failure;
+  }
+}

@@ -1,0 +1,141 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtemp, open, readdir, rm, truncate, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { sha256Digest } from '../oci/digest.js';
+import { BundleWriter } from './writer.js';
+import { BundleReader } from './reader.js';
+import { verifyBundle } from './verify.js';
+import { inspectBundle } from './inspect.js';
+import { METADATA_SCHEMA, type BundleMetadata } from './layout.js';
+
+interface Fixture {
+  dir: string;
+  path: string;
+  layer: Buffer;
+  layerDigest: string;
+}
+
+/** A minimal one-image bundle written through the real writer. */
+async function writeFixture(): Promise<Fixture> {
+  const dir = await mkdtemp(join(tmpdir(), 'lading-bundle-test-'));
+  const layer = Buffer.alloc(3000, 7);
+  const layerDigest = sha256Digest(layer);
+  const layerFile = join(dir, 'layer');
+  await writeFile(layerFile, layer);
+  const config = Buffer.from(JSON.stringify({ architecture: 'amd64', os: 'linux', rootfs: { type: 'layers', diff_ids: [layerDigest] } }));
+  const manifest = Buffer.from(
+    JSON.stringify({
+      schemaVersion: 2,
+      mediaType: 'application/vnd.oci.image.manifest.v1+json',
+      config: { mediaType: 'application/vnd.oci.image.config.v1+json', digest: sha256Digest(config), size: config.length },
+      layers: [{ mediaType: 'application/vnd.oci.image.layer.v1.tar', digest: layerDigest, size: layer.length }],
+    }),
+  );
+  const manifestDigest = sha256Digest(manifest);
+  const path = join(dir, 'out.tar');
+  const writer = await BundleWriter.create(path);
+  await writer.addBlobBuffer(manifestDigest, manifest);
+  await writer.addBlobBuffer(sha256Digest(config), config);
+  await writer.addBlobFile({ digest: layerDigest, size: layer.length }, layerFile, 'layer');
+  await writer.addBlobFile({ digest: layerDigest, size: layer.length }, layerFile, 'layer again');
+  const name = 'example.com/test/app:1.0';
+  const metadata: BundleMetadata = {
+    schema: METADATA_SCHEMA,
+    name: 't',
+    version: '1',
+    createdAt: new Date(0).toISOString(),
+    tool: { name: 'lading', version: 'test' },
+    platforms: ['linux/amd64'],
+    images: [
+      {
+        source: name,
+        name,
+        root: { digest: manifestDigest, size: manifest.length, mediaType: 'application/vnd.oci.image.manifest.v1+json' },
+        platforms: [
+          {
+            platform: 'linux/amd64',
+            manifest: { digest: manifestDigest, size: manifest.length, mediaType: 'application/vnd.oci.image.manifest.v1+json' },
+            config: { digest: sha256Digest(config), size: config.length, mediaType: 'application/vnd.oci.image.config.v1+json' },
+            layers: [{ digest: layerDigest, size: layer.length, mediaType: 'application/vnd.oci.image.layer.v1.tar' }],
+          },
+        ],
+      },
+    ],
+  };
+  const written = await writer.finish(
+    {
+      schemaVersion: 2,
+      manifests: [
+        {
+          mediaType: 'application/vnd.oci.image.manifest.v1+json',
+          digest: manifestDigest,
+          size: manifest.length,
+          annotations: { 'org.opencontainers.image.ref.name': name, 'io.containerd.image.name': name },
+        },
+      ],
+    },
+    metadata,
+  );
+  assert.equal(written.path, path);
+  return { dir, path, layer, layerDigest };
+}
+
+test('writes an OCI layout tar with each blob once, and reads it back without reading blobs', async (t) => {
+  const f = await writeFixture();
+  t.after(() => rm(f.dir, { recursive: true, force: true }));
+  const reader = await BundleReader.open(f.path);
+  try {
+    const names = [...reader.entries.keys()];
+    assert.equal(names[0], 'oci-layout');
+    assert.deepEqual(names.slice(-2), ['index.json', 'lading.json']);
+    assert.equal(names.filter((n) => n.endsWith(f.layerDigest.slice(7))).length, 1, 'the layer is stored once');
+    assert.equal((await reader.metadata()).images[0]?.name, 'example.com/test/app:1.0');
+  } finally {
+    await reader.close();
+  }
+  assert.deepEqual(await readdir(f.dir), ['layer', 'out.tar'], 'no temporary file is left');
+  const report = await verifyBundle(f.path);
+  assert.deepEqual(report.problems, []);
+  assert.equal(report.ok, true);
+  assert.equal(report.blobsChecked, 3);
+  const inspected = await inspectBundle(f.path);
+  assert.equal(inspected.layers.unique, 1);
+  assert.equal(inspected.layers.totalBytes, f.layer.length);
+  assert.equal(inspected.layers.savedBytes, 0);
+});
+
+test('verify names the corrupted blob', async (t) => {
+  const f = await writeFixture();
+  t.after(() => rm(f.dir, { recursive: true, force: true }));
+  const reader = await BundleReader.open(f.path);
+  const entry = reader.blobEntry(f.layerDigest)!;
+  await reader.close();
+  const handle = await open(f.path, 'r+');
+  await handle.write(Buffer.from([0]), 0, 1, entry.offset + 100);
+  await handle.close();
+  const report = await verifyBundle(f.path);
+  assert.equal(report.ok, false);
+  assert.ok(report.problems.some((p) => p.blob === f.layerDigest && /does not match its digest/.test(p.message)), JSON.stringify(report.problems));
+  assert.ok(report.problems.some((p) => p.image === 'example.com/test/app:1.0 (linux/amd64)' && /corrupted/.test(p.message)));
+});
+
+test('a truncated bundle is refused with a clear message', async (t) => {
+  const f = await writeFixture();
+  t.after(() => rm(f.dir, { recursive: true, force: true }));
+  await truncate(f.path, 2048);
+  await assert.rejects(BundleReader.open(f.path), /truncated/);
+  await assert.rejects(BundleReader.open(join(f.dir, 'missing.tar')), /no such file/);
+  await writeFile(join(f.dir, 'junk.tar'), Buffer.alloc(1024, 65));
+  await assert.rejects(BundleReader.open(join(f.dir, 'junk.tar')), /damaged tar header/);
+});
+
+test('abort leaves nothing behind', async (t) => {
+  const dir = await mkdtemp(join(tmpdir(), 'lading-bundle-test-'));
+  t.after(() => rm(dir, { recursive: true, force: true }));
+  const writer = await BundleWriter.create(join(dir, 'out.tar'));
+  await writer.addBlobBuffer(sha256Digest('x'), Buffer.from('x'));
+  await writer.abort();
+  assert.deepEqual(await readdir(dir), []);
+});

@@ -1,0 +1,57 @@
+/**
+ * The bundle is one uncompressed tar that is also an OCI image layout:
+ * `oci-layout`, `blobs/sha256/<hex>`, `index.json`, plus lading's own
+ * `lading.json` (ignored by other tools). Each image's index.json entry points
+ * at the root manifest or index exactly as the source registry served it, so
+ * its digest still matches what users pin. Only the manifests of the wanted
+ * platforms are stored; lading.json says which, so verify can tell a platform
+ * left out on purpose from a missing blob.
+ */
+
+export const OCI_LAYOUT_FILE = 'oci-layout';
+export const OCI_INDEX_FILE = 'index.json';
+export const METADATA_FILE = 'lading.json';
+export const BLOBS_DIR = 'blobs/sha256/';
+export const METADATA_SCHEMA = 'lading.dev/bundle/v1alpha1';
+
+export const ANNOTATION_REF_NAME = 'org.opencontainers.image.ref.name';
+export const ANNOTATION_CONTAINERD_NAME = 'io.containerd.image.name';
+export const ANNOTATION_SOURCE = 'dev.lading.source';
+
+export function blobPath(digest: string): string {
+  return BLOBS_DIR + digest.slice(digest.indexOf(':') + 1);
+}
+
+export interface BundleBlobRef {
+  digest: string;
+  size: number;
+  mediaType: string;
+}
+
+export interface BundlePlatformImage {
+  /** Canonical platform, e.g. linux/arm64/v8. */
+  platform: string;
+  manifest: BundleBlobRef;
+  config: BundleBlobRef;
+  layers: BundleBlobRef[];
+}
+
+export interface BundleImage {
+  /** As written in the spec. */
+  source: string;
+  /** Full normalised reference: the name on nodes. */
+  name: string;
+  /** The root object (index or manifest) the source tag pointed at. */
+  root: BundleBlobRef;
+  platforms: BundlePlatformImage[];
+}
+
+export interface BundleMetadata {
+  schema: typeof METADATA_SCHEMA;
+  name: string;
+  version: string;
+  createdAt: string;
+  tool: { name: 'lading'; version: string };
+  platforms: string[];
+  images: BundleImage[];
+}

@@ -1,0 +1,280 @@
+/**
+ * One `lading create` run, in steps a task list can show: resolve every image,
+ * pull each image's blobs into the cache (bounded concurrency, verified while
+ * streaming), and write the bundle in spec order while later images are still
+ * downloading. Nothing reaches the output path unless every step succeeded.
+ */
+import { AbortError, ExitCode } from '../errors.js';
+import { ProgressHub, ProgressMeter } from '../progress.js';
+import { BlobCache } from '../oci/blob-cache.js';
+import { DigestMismatchError } from '../oci/digest.js';
+import { formatPlatform, displayPlatform } from '../oci/platform.js';
+import type { RegistryClient } from '../oci/registry-client.js';
+import { imageBlobs, resolveImage, type ResolvedImage } from '../oci/resolve.js';
+import type { ImageIndex } from '../oci/types.js';
+import type { BundleSpec, SpecImage } from '../spec/load.js';
+import {
+  ANNOTATION_CONTAINERD_NAME,
+  ANNOTATION_REF_NAME,
+  ANNOTATION_SOURCE,
+  METADATA_SCHEMA,
+  type BundleImage,
+  type BundleMetadata,
+} from '../bundle/layout.js';
+import type { CreateSummary } from '../bundle/summary.js';
+import { BundleWriter } from '../bundle/writer.js';
+import { Semaphore } from '../util/semaphore.js';
+import { LADING_VERSION } from '../version.js';
+
+export interface CreateJobOptions {
+  spec: BundleSpec;
+  output: string;
+  client: RegistryClient;
+  cache: BlobCache;
+  progress: ProgressHub;
+  /** Blob downloads at once, across all images. */
+  concurrency?: number;
+  signal?: AbortSignal;
+  now?: () => Date;
+}
+
+interface Deferred {
+  promise: Promise<void>;
+  resolve: () => void;
+  reject: (error: unknown) => void;
+}
+
+function deferred(): Deferred {
+  let resolve!: () => void;
+  let reject!: (error: unknown) => void;
+  const promise = new Promise<void>((res, rej) => {
+    resolve = res;
+    reject = rej;
+  });
+  // Whoever waits on it handles the rejection; until then, do not report it as unhandled.
+  promise.catch(() => undefined);
+  return { promise, resolve, reject };
+}
+
+export interface ImageJob {
+  spec: SpecImage;
+  /** Set once resolved. */
+  resolved?: ResolvedImage;
+  /** Config and layer bytes this image needs (shared blobs counted for each image). */
+  totalBytes: number;
+  /** Settles when all of its blobs are in the cache. */
+  pulled: Deferred;
+}
+
+export class CreateJob {
+  readonly images: ImageJob[];
+  readonly #options: CreateJobOptions;
+  readonly #blobs: Semaphore;
+  #writer: BundleWriter | undefined;
+  #downloadedBytes = 0;
+  readonly #startedAt = performance.now();
+
+  constructor(options: CreateJobOptions) {
+    this.#options = options;
+    this.#blobs = new Semaphore(options.concurrency ?? 4);
+    this.images = options.spec.images.map((spec) => ({ spec, totalBytes: 0, pulled: deferred() }));
+  }
+
+  get spec(): BundleSpec {
+    return this.#options.spec;
+  }
+
+  /** Step 1 for one image: manifests and platform selection. */
+  async resolve(image: ImageJob): Promise<ResolvedImage> {
+    const { client, cache, signal } = this.#options;
+    const resolved = await resolveImage({ client, cache, ...(signal ? { signal } : {}) }, image.spec.source, image.spec.ref, image.spec.platforms);
+    image.resolved = resolved;
+    image.totalBytes = imageBlobs(resolved).reduce((sum, d) => sum + d.size, 0);
+    return resolved;
+  }
+
+  /** Opens the temporary bundle file; call once every image is resolved. */
+  async open(): Promise<void> {
+    this.#writer = await BundleWriter.create(this.#options.output);
+  }
+
+  /** Step 2 for one image: every blob it needs, into the cache, verified. */
+  async pull(image: ImageJob): Promise<void> {
+    const resolved = this.#require(image);
+    const { client, cache, progress, signal } = this.#options;
+    const meter = new ProgressMeter(image.totalBytes);
+    const publish = () => progress.publish({ key: image.spec.source, progress: meter.snapshot() });
+    publish();
+    try {
+      await Promise.all(
+        imageBlobs(resolved).map((blob) =>
+          this.#blobs.run(async () => {
+            const subject = `${resolved.name}: blob ${blob.digest}`;
+            try {
+              const outcome = await cache.ensure(
+                blob,
+                subject,
+                () => client.openBlob(resolved.ref.registry, resolved.ref.repository, blob.digest),
+                (n) => {
+                  this.#downloadedBytes += n;
+                  meter.advance(n);
+                  publish();
+                },
+                signal,
+              );
+              if (outcome === 'cached') meter.advance(blob.size);
+            } catch (error) {
+              if (error instanceof DigestMismatchError) {
+                throw new AbortError(`${error.message}`, {
+                  exitCode: ExitCode.integrity,
+                  hint: `The registry served content for ${resolved.name} that does not match its digest; nothing was written.`,
+                  cause: error,
+                });
+              }
+              throw error;
+            }
+            publish();
+          }),
+        ),
+      );
+      meter.complete();
+      publish();
+      image.pulled.resolve();
+    } catch (error) {
+      image.pulled.reject(error);
+      throw error;
+    }
+  }
+
+  /**
+   * Step 3: writes each image's blobs into the bundle in spec order as soon
+   * as that image is pulled, then index.json and lading.json, then renames.
+   */
+  async write(onBytes?: (bytes: number) => void): Promise<CreateSummary> {
+    const writer = this.#writer;
+    if (!writer) throw new Error('CreateJob.write before open');
+    const { cache, spec } = this.#options;
+    for (const image of this.images) {
+      await image.pulled.promise;
+      const resolved = this.#require(image);
+      await writer.addBlobBuffer(resolved.root.digest, resolved.root.bytes);
+      for (const platform of resolved.platforms) {
+        await writer.addBlobBuffer(platform.manifest.digest, platform.manifest.bytes);
+        for (const blob of [platform.config, ...platform.layers]) {
+          if (writer.hasBlob(blob.digest)) continue;
+          await writer.addBlobFile(blob, cache.path(blob.digest), `${resolved.name}: blob ${blob.digest}`, onBytes);
+        }
+      }
+    }
+    const { index, metadata } = this.#describe();
+    const written = await writer.finish(index, metadata);
+    this.#writer = undefined;
+    return this.#summary(metadata, written);
+  }
+
+  /** Total bytes step 3 streams into the bundle (unique configs and layers). */
+  uniqueBlobBytes(): number {
+    const unique = new Map<string, number>();
+    for (const image of this.images) {
+      if (!image.resolved) continue;
+      for (const blob of imageBlobs(image.resolved)) unique.set(blob.digest, blob.size);
+    }
+    return [...unique.values()].reduce((a, b) => a + b, 0);
+  }
+
+  /** Removes the temporary bundle file; the output path is never touched. */
+  async abort(): Promise<void> {
+    const writer = this.#writer;
+    this.#writer = undefined;
+    for (const image of this.images) image.pulled.reject(new AbortError('create was stopped'));
+    await writer?.abort();
+  }
+
+  #require(image: ImageJob): ResolvedImage {
+    if (!image.resolved) throw new Error(`${image.spec.source} was not resolved`);
+    return image.resolved;
+  }
+
+  #describe(): { index: ImageIndex; metadata: BundleMetadata } {
+    const { spec } = this.#options;
+    const images: BundleImage[] = this.images.map((image) => {
+      const r = this.#require(image);
+      return {
+        source: r.source,
+        name: r.name,
+        root: { digest: r.root.digest, size: r.root.bytes.length, mediaType: r.root.mediaType },
+        platforms: r.platforms.map((p) => ({
+          platform: formatPlatform(p.platform),
+          manifest: { digest: p.manifest.digest, size: p.manifest.size, mediaType: p.manifest.mediaType },
+          config: { digest: p.config.digest, size: p.config.size, mediaType: p.config.mediaType },
+          layers: p.layers.map((l) => ({ digest: l.digest, size: l.size, mediaType: l.mediaType })),
+        })),
+      };
+    });
+    const index: ImageIndex = {
+      schemaVersion: 2,
+      mediaType: 'application/vnd.oci.image.index.v1+json',
+      manifests: this.images.map((image) => {
+        const r = this.#require(image);
+        const single = r.isIndex ? undefined : r.platforms[0]?.platform;
+        return {
+          mediaType: r.root.mediaType,
+          digest: r.root.digest,
+          size: r.root.bytes.length,
+          ...(single ? { platform: { os: single.os, architecture: single.architecture, ...(single.variant ? { variant: single.variant } : {}) } } : {}),
+          annotations: {
+            [ANNOTATION_REF_NAME]: r.name,
+            [ANNOTATION_CONTAINERD_NAME]: r.name,
+            [ANNOTATION_SOURCE]: r.source,
+          },
+        };
+      }),
+    };
+    const platforms = [...new Set(images.flatMap((i) => i.platforms.map((p) => p.platform)))].sort();
+    const now = this.#options.now?.() ?? sourceDateOrNow();
+    const metadata: BundleMetadata = {
+      schema: METADATA_SCHEMA,
+      name: spec.name,
+      version: spec.version,
+      createdAt: now.toISOString(),
+      tool: { name: 'lading', version: LADING_VERSION },
+      platforms,
+      images,
+    };
+    return { index, metadata };
+  }
+
+  #summary(metadata: BundleMetadata, written: { path: string; size: number; sha256: string }): CreateSummary {
+    const unique = new Map<string, number>();
+    let totalLayerBytes = 0;
+    for (const image of metadata.images) {
+      for (const p of image.platforms) {
+        for (const layer of p.layers) {
+          totalLayerBytes += layer.size;
+          unique.set(layer.digest, layer.size);
+        }
+      }
+    }
+    const uniqueLayerBytes = [...unique.values()].reduce((a, b) => a + b, 0);
+    return {
+      bundlePath: written.path,
+      bundleBytes: written.size,
+      bundleSha256: written.sha256,
+      images: metadata.images.length,
+      platforms: metadata.platforms.map((p) => displayPlatform({ os: p.split('/')[0]!, architecture: p.split('/')[1]!, variant: p.split('/')[2] })),
+      uniqueLayers: unique.size,
+      totalLayerBytes,
+      uniqueLayerBytes,
+      savedBytes: totalLayerBytes - uniqueLayerBytes,
+      downloadedBytes: this.#downloadedBytes,
+      durationMs: Math.round(performance.now() - this.#startedAt),
+    };
+  }
+}
+
+/** SOURCE_DATE_EPOCH makes two creates of the same content byte-identical. */
+function sourceDateOrNow(): Date {
+  const epoch = process.env.SOURCE_DATE_EPOCH;
+  if (epoch && /^\d+$/.test(epoch)) return new Date(Number(epoch) * 1000);
+  return new Date();
+}

@@ -1,0 +1,186 @@
+/**
+ * Resolves an image reference to what the bundle must hold for the wanted
+ * platforms: the root manifest or index exactly as the registry serves it (so
+ * its digest, which users pin, is kept), and per platform the manifest, config
+ * and layers.
+ */
+import { AbortError, ExitCode } from '../errors.js';
+import type { BlobCache } from './blob-cache.js';
+import { isIndexMediaType, isManifestMediaType } from './media-types.js';
+import { displayPlatform, formatPlatform, normalizePlatform, pickPlatform, platformMatches, type Platform } from './platform.js';
+import { formatReference, type ImageReference } from './reference.js';
+import type { FetchedManifest, RegistryClient } from './registry-client.js';
+import type { Descriptor, ImageConfig, ImageIndex, ImageManifest } from './types.js';
+import { readFile } from 'node:fs/promises';
+
+export interface ResolvedPlatformImage {
+  platform: Platform;
+  manifest: { digest: string; size: number; mediaType: string; bytes: Buffer };
+  config: Descriptor;
+  layers: Descriptor[];
+}
+
+export interface ResolvedImage {
+  /** The reference as written in the spec. */
+  source: string;
+  ref: ImageReference;
+  /** Full normalised reference, the name the image gets in the bundle and on nodes. */
+  name: string;
+  /** What the tag (or the pinned digest) points at in the source registry. */
+  root: FetchedManifest;
+  isIndex: boolean;
+  platforms: ResolvedPlatformImage[];
+}
+
+/** Every blob (config or layer) the image needs, without duplicates. */
+export function imageBlobs(image: ResolvedImage): Descriptor[] {
+  const seen = new Map<string, Descriptor>();
+  for (const p of image.platforms) {
+    for (const d of [p.config, ...p.layers]) if (!seen.has(d.digest)) seen.set(d.digest, d);
+  }
+  return [...seen.values()];
+}
+
+function parseJson<T>(bytes: Buffer, subject: string): T {
+  try {
+    return JSON.parse(bytes.toString('utf8')) as T;
+  } catch {
+    throw new AbortError(`${subject}: is not valid JSON`, { exitCode: ExitCode.registry });
+  }
+}
+
+function checkManifest(manifest: ImageManifest, subject: string): void {
+  if (!manifest.config?.digest || !Array.isArray(manifest.layers)) {
+    throw new AbortError(`${subject}: manifest has no config or layers`, { exitCode: ExitCode.registry });
+  }
+  for (const layer of manifest.layers) {
+    if (layer.urls?.length) {
+      throw new AbortError(`${subject}: layer ${layer.digest} is a foreign layer (urls); lading cannot carry it`, {
+        exitCode: ExitCode.registry,
+        hint: 'Foreign layers (Windows base images) are not supported.',
+      });
+    }
+  }
+}
+
+export interface ResolveContext {
+  client: RegistryClient;
+  cache: BlobCache;
+  signal?: AbortSignal;
+}
+
+export async function resolveImage(
+  context: ResolveContext,
+  source: string,
+  ref: ImageReference,
+  wanted: Platform[],
+): Promise<ResolvedImage> {
+  const name = formatReference(ref);
+  const { client } = context;
+  const root = await client.getManifest(ref.registry, ref.repository, ref.digest ?? ref.tag!);
+  if (ref.digest && root.digest !== ref.digest) {
+    throw new AbortError(`${name}: the registry returned ${root.digest} for a pinned digest`, { exitCode: ExitCode.integrity });
+  }
+
+  if (isIndexMediaType(root.mediaType)) {
+    const index = parseJson<ImageIndex>(root.bytes, name);
+    const offered = (index.manifests ?? []).filter((d) => d.platform && isManifestMediaType(d.mediaType));
+    const platforms: ResolvedPlatformImage[] = [];
+    const missing: string[] = [];
+    for (const want of wanted) {
+      const descriptor = pickPlatform(want, offered);
+      if (!descriptor) {
+        missing.push(displayPlatform(want));
+        continue;
+      }
+      if (platforms.some((p) => p.manifest.digest === descriptor.digest)) continue;
+      platforms.push(await resolvePlatform(context, ref, name, descriptor, normalizePlatform(descriptor.platform!)));
+    }
+    if (missing.length > 0) {
+      const available = offered.map((d) => displayPlatform(d.platform!)).filter((p) => !p.startsWith('unknown'));
+      throw new AbortError(`${name}: not available for ${missing.join(', ')} (the image offers ${available.join(', ') || 'no platforms'})`, {
+        exitCode: ExitCode.registry,
+        hint: `List only available platforms for this image in the spec (platforms: [...] on the image entry).`,
+      });
+    }
+    return { source, ref, name, root, isIndex: true, platforms };
+  }
+
+  if (isManifestMediaType(root.mediaType)) {
+    const manifest = parseJson<ImageManifest>(root.bytes, name);
+    checkManifest(manifest, name);
+    const config = await fetchConfig(context, ref, name, manifest.config);
+    const platform = normalizePlatform({
+      os: config.os ?? 'linux',
+      architecture: config.architecture ?? 'amd64',
+      variant: config.variant,
+    });
+    if (!wanted.some((w) => platformMatches(w, platform))) {
+      throw new AbortError(
+        `${name}: is a single-platform image for ${displayPlatform(platform)}, the spec asks for ${wanted.map(displayPlatform).join(', ')}`,
+        { exitCode: ExitCode.registry, hint: `Set platforms: [${displayPlatform(platform)}] on this image entry, or use a multi-platform tag.` },
+      );
+    }
+    return {
+      source,
+      ref,
+      name,
+      root,
+      isIndex: false,
+      platforms: [
+        {
+          platform,
+          manifest: { digest: root.digest, size: root.bytes.length, mediaType: root.mediaType, bytes: root.bytes },
+          config: manifest.config,
+          layers: manifest.layers,
+        },
+      ],
+    };
+  }
+
+  throw new AbortError(`${name}: unsupported manifest media type "${root.mediaType || 'none'}"`, {
+    exitCode: ExitCode.registry,
+    hint: 'lading carries OCI and Docker schema 2 images and indexes; schema 1 images must be re-pushed.',
+  });
+}
+
+async function resolvePlatform(
+  context: ResolveContext,
+  ref: ImageReference,
+  name: string,
+  descriptor: Descriptor,
+  platform: Platform,
+): Promise<ResolvedPlatformImage> {
+  const fetched = await context.client.getManifest(ref.registry, ref.repository, descriptor.digest);
+  if (fetched.bytes.length !== descriptor.size) {
+    throw new AbortError(`${name} (${formatPlatform(platform)}): manifest ${descriptor.digest} is ${fetched.bytes.length} bytes, the index says ${descriptor.size}`, {
+      exitCode: ExitCode.integrity,
+    });
+  }
+  if (!isManifestMediaType(fetched.mediaType)) {
+    throw new AbortError(`${name} (${formatPlatform(platform)}): nested indexes are not supported (${fetched.mediaType})`, {
+      exitCode: ExitCode.registry,
+    });
+  }
+  const manifest = parseJson<ImageManifest>(fetched.bytes, name);
+  checkManifest(manifest, name);
+  return {
+    platform,
+    manifest: { digest: fetched.digest, size: fetched.bytes.length, mediaType: fetched.mediaType, bytes: fetched.bytes },
+    config: manifest.config,
+    layers: manifest.layers,
+  };
+}
+
+/** Single-platform images carry their platform only in the config: fetch it (into the cache) to learn it. */
+async function fetchConfig(context: ResolveContext, ref: ImageReference, name: string, config: Descriptor): Promise<ImageConfig> {
+  const { cache, client } = context;
+  await cache.ensure(
+    config,
+    `${name} config ${config.digest}`,
+    () => client.openBlob(ref.registry, ref.repository, config.digest),
+    () => undefined,
+    context.signal,
+  );
+  return parseJson<ImageConfig>(await readFile(cache.path(config.digest)), `${name} config`);
+}

@@ -1,0 +1,79 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { parseSpec, SpecError } from './load.js';
+import { formatPlatform } from '../oci/platform.js';
+
+const good = `apiVersion: lading.dev/v1alpha1
+kind: Bundle
+metadata: {name: demo, version: 1.0.0}
+spec:
+  platforms: [linux/amd64, linux/arm64]
+  images:
+    - docker.io/library/nginx:1.27
+    - name: registry.k8s.io/pause:3.10
+      platforms: [linux/amd64]
+`;
+
+test('reads the documented spec shape', () => {
+  const spec = parseSpec(good, 'lading.yaml');
+  assert.equal(spec.name, 'demo');
+  assert.equal(spec.version, '1.0.0');
+  assert.deepEqual(spec.platforms.map(formatPlatform), ['linux/amd64', 'linux/arm64/v8']);
+  assert.deepEqual(spec.images.map((i) => i.name), ['docker.io/library/nginx:1.27', 'registry.k8s.io/pause:3.10']);
+  assert.deepEqual(spec.images[1]?.platforms.map(formatPlatform), ['linux/amd64']);
+});
+
+test('defaults to linux/amd64', () => {
+  const spec = parseSpec(`apiVersion: lading.dev/v1alpha1\nkind: Bundle\nmetadata: {name: a, version: "1"}\nspec:\n  images: [nginx]\n`, 'f.yaml');
+  assert.deepEqual(spec.platforms.map(formatPlatform), ['linux/amd64']);
+  assert.equal(spec.images[0]?.name, 'docker.io/library/nginx:latest');
+});
+
+function problems(text: string): string[] {
+  try {
+    parseSpec(text, 'f.yaml');
+  } catch (error) {
+    assert.ok(error instanceof SpecError);
+    return error.problems.map((p) => `${p.line}:${p.column} ${p.path}: ${p.message}`);
+  }
+  assert.fail('expected a SpecError');
+}
+
+test('names file, line, path and expectation for each problem, all at once', () => {
+  const found = problems(`apiVersion: lading.dev/v1
+kind: Bundle
+metadata: {name: Demo, version: 1.0.0}
+spec:
+  platforms: [linux/amd64, linux/sparc]
+  images:
+    - nginx:1.27
+    - name: UPPER/case
+    - 42
+    - name: docker.io/library/nginx:1.27
+  extra: true
+`);
+  assert.deepEqual(found, [
+    '1:13 apiVersion: expected "lading.dev/v1alpha1", got "lading.dev/v1"',
+    '3:18 metadata.name: expected a lowercase name (letters, digits, "-" and "."), e.g. "demo"',
+    '11:3 spec.extra: unknown field (expected one of: platforms, images, registries, manifests, runtime)',
+    '5:28 spec.platforms[1]: invalid platform "linux/sparc": unknown architecture "sparc"',
+    '8:13 spec.images[1]: invalid image reference "UPPER/case": "UPPER" is not a valid repository component (repository names must be lowercase)',
+    '9:7 spec.images[2]: expected an image reference string or a mapping with name (and platforms)',
+    '10:7 spec.images[3]: docker.io/library/nginx:1.27 is the same image as spec.images[0] (nginx:1.27)',
+  ]);
+});
+
+test('YAML syntax errors and empty images are reported with positions', () => {
+  assert.match(problems('apiVersion: [\n')[0]!, /^\d+:\d+ : /);
+  const empty = problems('apiVersion: lading.dev/v1alpha1\nkind: Bundle\nmetadata: {name: a, version: "1"}\nspec:\n  images: []\n');
+  assert.deepEqual(empty, ['5:11 spec.images: expected a non-empty list of images']);
+});
+
+test('the error message lists every problem under the file name', () => {
+  assert.throws(() => parseSpec('kind: Nope\n', 'x/lading.yaml'), (error: unknown) => {
+    assert.ok(error instanceof SpecError);
+    assert.match(error.message, /^x\/lading\.yaml is not a valid lading spec:\n {2}x\/lading\.yaml:1:/);
+    assert.equal(error.exitCode, 3);
+    return true;
+  });
+});

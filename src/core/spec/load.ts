@@ -1,0 +1,210 @@
+/**
+ * Loads and validates lading.yaml. Every problem is reported with the file,
+ * line and column, the path in the document, and what was expected; all
+ * problems are collected so an operator fixes them in one pass.
+ */
+import { readFile } from 'node:fs/promises';
+import { LineCounter, parseDocument, isMap, isSeq, isScalar, type Node, type Document } from 'yaml';
+import { AbortError, ExitCode } from '../errors.js';
+import { InvalidPlatformError, formatPlatform, parsePlatform, type Platform } from '../oci/platform.js';
+import { InvalidReferenceError, formatReference, parseReference, type ImageReference } from '../oci/reference.js';
+
+export const SPEC_API_VERSION = 'lading.dev/v1alpha1';
+export const SPEC_KIND = 'Bundle';
+
+export interface SpecImage {
+  /** As written. */
+  source: string;
+  ref: ImageReference;
+  /** Full normalised reference. */
+  name: string;
+  platforms: Platform[];
+}
+
+export interface BundleSpec {
+  file: string;
+  name: string;
+  version: string;
+  platforms: Platform[];
+  images: SpecImage[];
+  /** Registries allowed plain HTTP / unverified TLS (`spec.registries.insecure`). */
+  insecureRegistries: string[];
+}
+
+export interface SpecProblem {
+  path: string;
+  line: number | undefined;
+  column: number | undefined;
+  message: string;
+}
+
+export class SpecError extends AbortError {
+  constructor(
+    readonly file: string,
+    readonly problems: SpecProblem[],
+  ) {
+    const lines = problems.map((p) => `  ${file}${p.line ? `:${p.line}:${p.column ?? 1}` : ''}: ${p.path ? `${p.path}: ` : ''}${p.message}`);
+    super(`${file} is not a valid lading spec:\n${lines.join('\n')}`, {
+      exitCode: ExitCode.spec,
+      hint: 'See the spec format in the README (lading create --help shows an example).',
+    });
+    this.name = 'SpecError';
+  }
+}
+
+const DEFAULT_PLATFORMS = ['linux/amd64'];
+const TOP_KEYS = new Set(['apiVersion', 'kind', 'metadata', 'spec']);
+/** Keys reserved for later issues (manifests, runtime settings) are accepted but not yet used. */
+const SPEC_KEYS = new Set(['platforms', 'images', 'registries', 'manifests', 'runtime']);
+const IMAGE_KEYS = new Set(['name', 'platforms']);
+const NAME = /^[a-z0-9]([a-z0-9.-]{0,61}[a-z0-9])?$/;
+
+export async function loadSpec(file: string): Promise<BundleSpec> {
+  let text: string;
+  try {
+    text = await readFile(file, 'utf8');
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    throw new AbortError(code === 'ENOENT' ? `spec file ${file} not found` : `cannot read spec file ${file} (${code})`, {
+      exitCode: ExitCode.spec,
+      hint: code === 'ENOENT' ? 'Pass the spec path (lading create SPEC -o BUNDLE); the default is ./lading.yaml.' : undefined,
+    });
+  }
+  return parseSpec(text, file);
+}
+
+export function parseSpec(text: string, file: string): BundleSpec {
+  const lines = new LineCounter();
+  const doc = parseDocument(text, { lineCounter: lines, prettyErrors: true, uniqueKeys: true });
+  const problems: SpecProblem[] = [];
+  const at = (node: Node | null | undefined, path: string, message: string) => {
+    const pos = node?.range ? lines.linePos(node.range[0]) : undefined;
+    problems.push({ path, line: pos?.line, column: pos?.col, message });
+  };
+  for (const error of doc.errors) {
+    const pos = error.linePos?.[0];
+    problems.push({ path: '', line: pos?.line, column: pos?.col, message: error.message.split('\n')[0]! });
+  }
+  if (problems.length) throw new SpecError(file, problems);
+
+  const root = doc.contents;
+  if (!isMap(root)) {
+    at(root, '', 'expected a mapping with apiVersion, kind, metadata and spec');
+    throw new SpecError(file, problems);
+  }
+  const get = (parent: Node | null | undefined, key: string): Node | undefined =>
+    isMap(parent) ? (parent.get(key, true) as Node | undefined) : undefined;
+  const str = (node: Node | undefined): string | undefined =>
+    isScalar(node) && (typeof node.value === 'string' || typeof node.value === 'number') ? String(node.value) : undefined;
+  const unknownKeys = (node: Node | undefined, allowed: Set<string>, path: string) => {
+    if (!isMap(node)) return;
+    for (const pair of node.items) {
+      const key = isScalar(pair.key) ? String(pair.key.value) : String(pair.key);
+      if (!allowed.has(key)) at(pair.key as Node, path ? `${path}.${key}` : key, `unknown field (expected one of: ${[...allowed].join(', ')})`);
+    }
+  };
+
+  unknownKeys(root, TOP_KEYS, '');
+  const apiVersion = str(get(root, 'apiVersion'));
+  if (apiVersion !== SPEC_API_VERSION) at(get(root, 'apiVersion') ?? root, 'apiVersion', `expected "${SPEC_API_VERSION}"${apiVersion ? `, got "${apiVersion}"` : ''}`);
+  const kind = str(get(root, 'kind'));
+  if (kind !== SPEC_KIND) at(get(root, 'kind') ?? root, 'kind', `expected "${SPEC_KIND}"${kind ? `, got "${kind}"` : ''}`);
+
+  const metadata = get(root, 'metadata');
+  const name = str(get(metadata, 'name'));
+  const version = str(get(metadata, 'version'));
+  if (!isMap(metadata)) at(metadata ?? root, 'metadata', 'expected a mapping with name and version');
+  else {
+    if (!name || !NAME.test(name)) at(get(metadata, 'name') ?? metadata, 'metadata.name', 'expected a lowercase name (letters, digits, "-" and "."), e.g. "demo"');
+    if (!version) at(get(metadata, 'version') ?? metadata, 'metadata.version', 'expected a version string, e.g. "1.0.0"');
+  }
+
+  const spec = get(root, 'spec');
+  if (!isMap(spec)) {
+    at(spec ?? root, 'spec', 'expected a mapping with images (and optionally platforms)');
+    throw new SpecError(file, problems);
+  }
+  unknownKeys(spec, SPEC_KEYS, 'spec');
+
+  const parsePlatforms = (node: Node | undefined, path: string): Platform[] | undefined => {
+    if (node === undefined) return undefined;
+    if (!isSeq(node) || node.items.length === 0) {
+      at(node, path, 'expected a non-empty list of platforms, e.g. [linux/amd64, linux/arm64]');
+      return undefined;
+    }
+    const out: Platform[] = [];
+    node.items.forEach((item, i) => {
+      const text = str(item as Node);
+      try {
+        if (text === undefined) throw new InvalidPlatformError(String(item), 'expected a string like linux/amd64');
+        const platform = parsePlatform(text);
+        if (out.some((p) => formatPlatform(p) === formatPlatform(platform))) at(item as Node, `${path}[${i}]`, `platform ${text} is listed twice`);
+        else out.push(platform);
+      } catch (error) {
+        at(item as Node, `${path}[${i}]`, (error as Error).message);
+      }
+    });
+    return out;
+  };
+
+  const platforms = parsePlatforms(get(spec, 'platforms'), 'spec.platforms') ?? DEFAULT_PLATFORMS.map(parsePlatform);
+
+  const insecureRegistries: string[] = [];
+  const registries = get(spec, 'registries');
+  if (registries !== undefined) {
+    unknownKeys(registries, new Set(['insecure']), 'spec.registries');
+    const insecure = get(registries, 'insecure');
+    if (insecure !== undefined) {
+      if (!isSeq(insecure)) at(insecure, 'spec.registries.insecure', 'expected a list of registry hosts, e.g. [registry.lab:5000]');
+      else insecure.items.forEach((item, i) => {
+        const host = str(item as Node);
+        if (!host || /[/\s]/.test(host)) at(item as Node, `spec.registries.insecure[${i}]`, 'expected a registry host such as registry.lab:5000');
+        else insecureRegistries.push(host);
+      });
+    }
+  }
+
+  const images: SpecImage[] = [];
+  const imagesNode = get(spec, 'images');
+  if (!isSeq(imagesNode) || imagesNode.items.length === 0) {
+    at(imagesNode ?? spec, 'spec.images', 'expected a non-empty list of images');
+  } else {
+    const seen = new Map<string, string>();
+    imagesNode.items.forEach((item, i) => {
+      const path = `spec.images[${i}]`;
+      const node = item as Node;
+      let source: string | undefined;
+      let imagePlatforms = platforms;
+      if (isMap(node)) {
+        unknownKeys(node, IMAGE_KEYS, path);
+        const nameNode = get(node, 'name');
+        source = isScalar(nameNode) && typeof nameNode.value === 'string' ? nameNode.value : undefined;
+        if (!source) at(get(node, 'name') ?? node, `${path}.name`, 'expected an image reference, e.g. docker.io/library/nginx:1.27');
+        imagePlatforms = parsePlatforms(get(node, 'platforms'), `${path}.platforms`) ?? platforms;
+      } else {
+        source = isScalar(node) && typeof node.value === 'string' ? node.value : undefined;
+        if (source === undefined) at(node, path, 'expected an image reference string or a mapping with name (and platforms)');
+      }
+      if (source === undefined) return;
+      try {
+        const ref = parseReference(source);
+        const full = formatReference(ref);
+        const previous = seen.get(full);
+        if (previous) at(node, path, `${source} is the same image as ${previous}`);
+        else {
+          seen.set(full, `${path} (${source})`);
+          images.push({ source, ref, name: full, platforms: imagePlatforms });
+        }
+      } catch (error) {
+        if (error instanceof InvalidReferenceError) at(isMap(node) ? get(node, 'name') : node, path, error.message);
+        else throw error;
+      }
+    });
+  }
+
+  if (problems.length) throw new SpecError(file, problems);
+  return { file, name: name!, version: version!, platforms, images, insecureRegistries };
+}
+
+/** For tests and error messages: the YAML document type, re-exported so callers need not import yaml. */
+export type SpecDocument = Document;

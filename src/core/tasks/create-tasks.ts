@@ -1,0 +1,135 @@
+/**
+ * The listr2 task graph for `lading create`. Tasks call core steps and say
+ * what happened in their titles; byte progress goes out on the ProgressHub
+ * (keyed by the task's progressKey), and, for line-based renderers, as a
+ * throttled output line.
+ */
+import { Listr, type ListrRendererValue, type ListrTask, type ListrTaskWrapper } from 'listr2';
+import { formatBytes, formatDuration, type ProgressHub, ProgressMeter } from '../progress.js';
+import type { CreateSummary } from '../bundle/summary.js';
+import type { CreateJob } from '../create/create-job.js';
+import { displayPlatform } from '../oci/platform.js';
+
+export interface CreateContext {
+  summary?: CreateSummary;
+}
+
+export const WRITE_PROGRESS_KEY = 'bundle:write';
+
+export interface CreateTaskOptions<R extends ListrRendererValue> {
+  renderer: R;
+  rendererOptions?: unknown;
+  /** Image resolves and pulls at once. */
+  concurrency: number;
+  /** How often a progress line is emitted as task output; 0 for none (the Ink view reads the hub instead). */
+  outputIntervalMs: number;
+  progress: ProgressHub;
+}
+
+type AnyTask = ListrTaskWrapper<CreateContext, any, any>;
+
+/** Mirrors hub progress for one key into a task's output line at most every `intervalMs`. */
+function followProgress(hub: ProgressHub, key: string, task: AnyTask, intervalMs: number): () => void {
+  if (intervalMs <= 0) return () => undefined;
+  let last = 0;
+  return hub.subscribe((event) => {
+    if (event.key !== key) return;
+    const now = performance.now();
+    const { done, total, bytesPerSecond, etaSeconds } = event.progress;
+    if (now - last < intervalMs && done < total) return;
+    last = now;
+    const rate = bytesPerSecond > 0 ? `, ${formatBytes(bytesPerSecond)}/s` : '';
+    const eta = etaSeconds !== undefined && done < total ? `, ETA ${formatDuration(etaSeconds)}` : '';
+    task.output = `${formatBytes(done)} / ${formatBytes(total)}${rate}${eta}`;
+  });
+}
+
+export function buildCreateTasks<R extends ListrRendererValue>(job: CreateJob, options: CreateTaskOptions<R>): Listr<CreateContext, any, any> {
+  const { concurrency, outputIntervalMs, progress } = options;
+  const count = job.images.length;
+  const plural = (n: number, word: string) => `${n} ${word}${n === 1 ? '' : 's'}`;
+
+  const resolveTasks: ListrTask<CreateContext, any, any>[] = job.images.map((image) => ({
+    title: image.spec.source,
+    task: async (_ctx, task) => {
+      const resolved = await job.resolve(image);
+      const platforms = resolved.platforms.map((p) => displayPlatform(p.platform)).join(', ');
+      task.title = `${image.spec.source}  ${platforms}  ${formatBytes(image.totalBytes)}`;
+    },
+  }));
+
+  const pullTasks: ListrTask<CreateContext, any, any>[] = job.images.map((image) => ({
+    title: image.spec.source,
+    rendererOptions: { progressKey: image.spec.source },
+    task: async (_ctx, task) => {
+      const stop = followProgress(progress, image.spec.source, task, outputIntervalMs);
+      const started = performance.now();
+      try {
+        await job.pull(image);
+      } finally {
+        stop();
+      }
+      const seconds = (performance.now() - started) / 1000;
+      task.title = `${image.spec.source}  ${formatBytes(image.totalBytes)} in ${formatDuration(seconds)}`;
+    },
+  }));
+
+  return new Listr<CreateContext, any, any>(
+    [
+      {
+        title: `Resolve ${plural(count, 'image')}`,
+        task: (_ctx, task) =>
+          task.newListr(resolveTasks, { concurrent: concurrency, exitOnError: true }),
+      },
+      {
+        title: 'Open bundle',
+        task: async (_ctx, task) => {
+          await job.open();
+          task.title = `Open bundle (${formatBytes(job.uniqueBlobBytes())} of unique blobs to write)`;
+        },
+      },
+      {
+        title: 'Pull and write',
+        task: (_ctx, task) =>
+          task.newListr(
+            [
+              {
+                title: `Pull ${plural(count, 'image')}`,
+                task: (_c, pull) => pull.newListr(pullTasks, { concurrent: concurrency, exitOnError: true }),
+              },
+              {
+                title: 'Write bundle',
+                rendererOptions: { progressKey: WRITE_PROGRESS_KEY },
+                task: async (ctx, write) => {
+                  const meter = new ProgressMeter(job.uniqueBlobBytes());
+                  const stop = followProgress(progress, WRITE_PROGRESS_KEY, write, outputIntervalMs);
+                  const publish = () => progress.publish({ key: WRITE_PROGRESS_KEY, progress: meter.snapshot() });
+                  try {
+                    ctx.summary = await job.write((n) => {
+                      meter.advance(n);
+                      publish();
+                    });
+                    meter.complete();
+                    publish();
+                  } finally {
+                    stop();
+                  }
+                  write.title = `Write bundle  ${formatBytes(ctx.summary.bundleBytes)}  sha256:${ctx.summary.bundleSha256.slice(0, 12)}…`;
+                },
+              },
+            ],
+            { concurrent: true, exitOnError: true },
+          ),
+      },
+    ],
+    {
+      renderer: options.renderer as any,
+      rendererOptions: options.rendererOptions as any,
+      fallbackRenderer: 'simple',
+      fallbackRendererCondition: () => false,
+      exitOnError: true,
+      registerSignalListeners: false,
+      collectErrors: false,
+    },
+  );
+}
