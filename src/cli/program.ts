@@ -130,7 +130,13 @@ export async function main(argv: string[], streams: Streams, env: NodeJS.Process
         error: { message: (error as Error).message ?? String(error), hint: abort?.hint, exitCode: abort?.exitCode ?? ExitCode.failure },
       });
     }
-    streams.stderr.write(formatErrorBanner(error, { color: useColor(streams.stderr, env) }) + '\n');
+    streams.stderr.write(
+      formatErrorBanner(error, {
+        color: useColor(streams.stderr, env),
+        framed: Boolean(streams.stderr.isTTY),
+        columns: streams.stderr.columns ?? 80,
+      }) + '\n',
+    );
     return error instanceof AbortError ? error.exitCode : ExitCode.failure;
   }
 }

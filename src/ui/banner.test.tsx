@@ -67,4 +67,12 @@ This is a bug in lading; please report it with the output above.`,
 This is a bug in lading; please report it with the output above.`,
     );
   });
+
+  it('prints unframed, unwrapped lines for logs and pipes', () => {
+    const long = 'registry.example.com/team/app:1.0: the registry requires authentication and no credentials were found';
+    assert.equal(
+      formatErrorBanner(new AbortError(long, { hint: 'Run docker login registry.example.com.' }), { color: false, framed: false }),
+      `Error: ${long}\nNext: Run docker login registry.example.com.`,
+    );
+  });
 });

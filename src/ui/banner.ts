@@ -10,6 +10,11 @@ export interface BannerOptions {
   color: boolean;
   /** Wrap the framed text to fit this many columns. */
   columns?: number;
+  /**
+   * false for logs and pipes: plain `Error:`/`Next:` lines, unwrapped, so a
+   * message stays on one line for grep. Default true.
+   */
+  framed?: boolean;
 }
 
 const RED = '\u001b[31m';
@@ -22,6 +27,11 @@ export function formatErrorBanner(error: unknown, options: BannerOptions): strin
   // Messages can carry escapes from elsewhere (a registry's error body); never pass them on uncoloured.
   const clean = (text: string): string => (options.color ? text : stripVTControlCharacters(text));
 
+  if (error instanceof AbortError && options.framed === false) {
+    const lines = [paint(RED + BOLD, `Error: ${clean(error.message)}`)];
+    if (error.hint) lines.push(`Next: ${clean(error.hint)}`);
+    return lines.join('\n');
+  }
   if (error instanceof AbortError) {
     const width = Math.max(20, (options.columns ?? 80) - 4);
     const body = wrap(clean(error.message), width);

@@ -75,6 +75,7 @@ export class StoreRenderer implements ListrRenderer {
 
   #watch(tasks: readonly StoreTask[], parentId: string | undefined): void {
     const fresh = tasks.filter((task) => !this.#watched.has(task.id));
+    if (fresh.length === 0) return;
     const rows = fresh.map((task): NewTaskRow => {
       const progressKey = task.rendererTaskOptions?.progressKey;
       return { id: task.id, title: task.title ?? '', state: STATES[task.state], ...(progressKey ? { progressKey } : {}) };

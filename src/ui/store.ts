@@ -88,15 +88,6 @@ export interface TaskStoreOptions {
   throttleMs?: number;
 }
 
-/** States after which a row does not run any more. */
-export const FINISHED_STATES: ReadonlySet<TaskState> = new Set([
-  'completed',
-  'failed',
-  'skipped',
-  'rolled-back',
-  'cancelled',
-]);
-
 export function createTaskStore(options: TaskStoreOptions = {}): TaskStore {
   const throttleMs = options.throttleMs ?? 100;
   const listeners = new Set<() => void>();

@@ -17,7 +17,7 @@ LADING_CLUSTER_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 LADING_REPO_DIR=$(cd "$LADING_CLUSTER_DIR/../.." && pwd)
 LADING_CACHE_ROOT=${LADING_CLUSTER_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/lading/cluster}
 LADING_BIN=$LADING_CACHE_ROOT/$LADING_K8S_VERSION/bin
-STATE=${LADING_CLUSTER_STATE:-/tmp/lading-cluster}
+STATE=$(realpath -m "${LADING_CLUSTER_STATE:-/tmp/lading-cluster}")
 
 # ---- addresses (loopback only, non-default ports) --------------------------------------------------------
 # The node is named after its loopback address: the kubelet only accepts a loopback address for its node
@@ -93,11 +93,7 @@ component_pid() {
   echo "$pid"
 }
 
-component_binary() {
-  case $1 in
-    *) echo "$LADING_BIN/$1" ;;
-  esac
-}
+component_binary() { echo "$LADING_BIN/$1"; }
 
 # Starts a component in the background, in its own session, logging to $STATE/logs/NAME.log.
 start_component() {

@@ -396,28 +396,26 @@ class StoredGzip {
   private crc = 0;
   private size = 0;
   private started = false;
-  /** The gzip bytes for `data` (non-final stored blocks). */
-  write(data: Buffer): Buffer {
+  /** The gzip bytes for `data` (non-final stored blocks), as pieces that share `data`'s memory (no copy). */
+  write(data: Buffer): Buffer[] {
     this.crc = zlib.crc32(data, this.crc);
     this.size = (this.size + data.length) % 2 ** 32;
-    const blocks = Math.ceil(data.length / STORED_MAX);
-    const head = this.started ? 0 : GZIP_HEADER.length;
-    const out = Buffer.allocUnsafe(head + data.length + 5 * blocks);
-    let o = 0;
+    const pieces: Buffer[] = [];
     if (!this.started) {
-      GZIP_HEADER.copy(out, 0);
-      o = head;
+      pieces.push(GZIP_HEADER);
       this.started = true;
     }
-    for (let i = 0; i < data.length; i += STORED_MAX) {
+    const blocks = Math.ceil(data.length / STORED_MAX);
+    const headers = Buffer.allocUnsafe(5 * blocks);
+    for (let b = 0, i = 0; i < data.length; b++, i += STORED_MAX) {
       const n = Math.min(STORED_MAX, data.length - i);
-      out[o] = 0x00; // BFINAL=0, BTYPE=00 (stored)
-      out.writeUInt16LE(n, o + 1);
-      out.writeUInt16LE(~n & 0xffff, o + 3);
-      data.copy(out, o + 5, i, i + n);
-      o += 5 + n;
+      const h = headers.subarray(5 * b, 5 * b + 5);
+      h[0] = 0x00; // BFINAL=0, BTYPE=00 (stored)
+      h.writeUInt16LE(n, 1);
+      h.writeUInt16LE(~n & 0xffff, 3);
+      pieces.push(h, data.subarray(i, i + n));
     }
-    return out;
+    return pieces;
   }
   /** An empty final stored block, then CRC32 and ISIZE. */
   end(): Buffer {
@@ -465,16 +463,22 @@ class BlobSink {
     }
   }
   /** Returns false when the caller should wait for drained(). */
-  push(chunk: Buffer): boolean {
+  push(chunk: Buffer | Buffer[]): boolean {
     if (this.failed) throw this.failed;
-    if (chunk.length === 0) return true;
-    this.hash.update(chunk);
-    this.size += chunk.length;
+    const pieces = Array.isArray(chunk) ? chunk : [chunk];
+    for (const piece of pieces) {
+      this.hash.update(piece);
+      this.size += piece.length;
+    }
     if (!this.file) {
-      this.chunks.push(chunk);
+      this.chunks.push(...pieces);
       return true;
     }
-    return this.file.write(chunk);
+    let ok = true;
+    this.file.cork();
+    for (const piece of pieces) if (piece.length > 0) ok = this.file.write(piece) && ok;
+    this.file.uncork();
+    return ok;
   }
   async drained(): Promise<void> {
     if (this.file && this.file.writableNeedDrain) await once(this.file, 'drain');
@@ -494,7 +498,7 @@ async function streamLayer(resolved: ResolvedLayer, outFile: string | undefined)
   const diff = createHash('sha256');
   let usize = 0;
   const sink = new BlobSink(outFile);
-  const put = async (chunk: Buffer) => {
+  const put = async (chunk: Buffer | Buffer[]) => {
     if (!sink.push(chunk)) await sink.drained();
   };
   let emit: (chunk: Buffer) => Promise<void>;

@@ -104,22 +104,38 @@ let exitHookInstalled = false;
 function installExitHook(): void {
   if (exitHookInstalled) return;
   exitHookInstalled = true;
-  process.on('exit', () => {
-    for (const [pid, { stateDir, removeState }] of liveChildren) {
-      try {
-        process.kill(pid, 'SIGKILL');
-      } catch {
-        /* already gone */
+  process.on('exit', killLiveChildren);
+  // A test runner ends a timed-out test file with SIGTERM, which skips 'exit' handlers:
+  // stop our registries, then die of the signal as if we had not been listening
+  // (unless someone else handles it).
+  for (const signal of ['SIGTERM', 'SIGHUP'] as const) {
+    const onSignal = () => {
+      killLiveChildren();
+      if (process.listenerCount(signal) === 1) {
+        process.off(signal, onSignal);
+        process.kill(process.pid, signal);
       }
-      if (removeState) {
-        try {
-          rmSync(stateDir, { recursive: true, force: true });
-        } catch {
-          /* best effort */
-        }
+    };
+    process.on(signal, onSignal);
+  }
+}
+
+function killLiveChildren(): void {
+  for (const [pid, { stateDir, removeState }] of liveChildren) {
+    try {
+      process.kill(pid, 'SIGKILL');
+    } catch {
+      /* already gone */
+    }
+    if (removeState) {
+      try {
+        rmSync(stateDir, { recursive: true, force: true });
+      } catch {
+        /* best effort */
       }
     }
-  });
+  }
+  liveChildren.clear();
 }
 
 /** Resolves the first free TCP port the kernel hands out on 127.0.0.1. */

@@ -32,15 +32,18 @@ type AnyTask = ListrTaskWrapper<CreateContext, any, any>;
 function followProgress(hub: ProgressHub, key: string, task: AnyTask, intervalMs: number): () => void {
   if (intervalMs <= 0) return () => undefined;
   let last = 0;
+  let finished = false;
   return hub.subscribe((event) => {
-    if (event.key !== key) return;
+    if (event.key !== key || finished) return;
     const now = performance.now();
     const { done, total, bytesPerSecond, etaSeconds } = event.progress;
-    if (now - last < intervalMs && done < total) return;
+    if (done >= total) finished = true;
+    else if (now - last < intervalMs) return;
     last = now;
     const rate = bytesPerSecond > 0 ? `, ${formatBytes(bytesPerSecond)}/s` : '';
     const eta = etaSeconds !== undefined && done < total ? `, ETA ${formatDuration(etaSeconds)}` : '';
-    task.output = `${formatBytes(done)} / ${formatBytes(total)}${rate}${eta}`;
+    // Line renderers print output without its task title, and several tasks run at once.
+    task.output = `${key}: ${formatBytes(done)} / ${formatBytes(total)}${rate}${eta}`;
   });
 }
 

@@ -1,0 +1,37 @@
+// Builds dist/lading.mjs: the whole CLI in one file, to carry to an air-gapped
+// machine beside a Node.js >= 22.19 binary.
+import { build } from 'esbuild';
+import { readFile } from 'node:fs/promises';
+
+const pkg = JSON.parse(await readFile(new URL('../package.json', import.meta.url), 'utf8'));
+const result = await build({
+  entryPoints: ['src/cli/main.ts'],
+  outfile: 'dist/lading.mjs',
+  bundle: true,
+  platform: 'node',
+  target: 'node22',
+  format: 'esm',
+  minify: false,
+  sourcemap: false,
+  legalComments: 'none',
+  metafile: true,
+  logLevel: 'warning',
+  define: { __LADING_VERSION__: JSON.stringify(pkg.version), 'process.env.DEV': '"false"' },
+  plugins: [
+    {
+      // Ink imports its devtools bridge (and react-devtools-core, not installed)
+      // only when DEV=true; the CLI never runs that way, so it becomes empty.
+      name: 'no-ink-devtools',
+      setup(b) {
+        b.onResolve({ filter: /^react-devtools-core$|\/devtools\.js$/ }, (args) => ({ path: args.path, namespace: 'empty' }));
+        b.onLoad({ filter: /.*/, namespace: 'empty' }, () => ({ contents: 'export default {};', loader: 'js' }));
+      },
+    },
+  ],
+  banner: {
+    // Some dependencies are CommonJS and call require(); give the ESM bundle one.
+    js: "import { createRequire as __ladingCreateRequire } from 'node:module'; const require = __ladingCreateRequire(import.meta.url);",
+  },
+});
+const bytes = Object.values(result.metafile.outputs).reduce((sum, o) => sum + o.bytes, 0);
+console.log(`dist/lading.mjs ${(bytes / 1024 / 1024).toFixed(1)} MiB`);

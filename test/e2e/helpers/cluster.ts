@@ -1,0 +1,207 @@
+// Helpers of the e2e specs: finding the lading test cluster (test/cluster/up), namespaces, waiting.
+//
+// A spec that cannot reach the cluster fails (it never skips): the message says how to start one.
+import { execFile } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { existsSync, readFileSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
+import * as k8s from '@kubernetes/client-node';
+
+export const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), '../../..');
+
+const HOW_TO_START =
+  'Start the test cluster with `bash test/cluster/up` (as root; it prints the kubeconfig path) and run the specs ' +
+  'with LADING_KUBECONFIG=<that path>, or run everything with `npm run test:e2e`.';
+
+/** The versions test/cluster pins, read from its source (so the specs check the node against the pins). */
+export function pinnedVersions(): { kubernetes: string; containerd: string; etcd: string; sandboxImage: string } {
+  const lib = readFileSync(join(repoRoot, 'test/cluster/lib.sh'), 'utf8');
+  const pin = (name: string): string => {
+    const m = new RegExp(`^${name}=(\\S+)`, 'm').exec(lib);
+    if (!m?.[1]) throw new Error(`test/cluster/lib.sh does not pin ${name}`);
+    return m[1];
+  };
+  return {
+    kubernetes: pin('LADING_K8S_VERSION'),
+    containerd: pin('LADING_CONTAINERD_VERSION'),
+    etcd: pin('LADING_ETCD_VERSION'),
+    sandboxImage: pin('LADING_SANDBOX_IMAGE'),
+  };
+}
+
+export interface TestCluster {
+  kc: k8s.KubeConfig;
+  kubeconfigPath: string;
+  /** Variables written by test/cluster/up next to the kubeconfig (cluster.env). */
+  env: Record<string, string>;
+  core: k8s.CoreV1Api;
+  apps: k8s.AppsV1Api;
+  nodeName: string;
+}
+
+function readEnvFile(path: string): Record<string, string> {
+  const env: Record<string, string> = {};
+  if (!existsSync(path)) return env;
+  for (const line of readFileSync(path, 'utf8').split('\n')) {
+    const m = /^([A-Z0-9_]+)=(.*)$/.exec(line.trim());
+    if (m?.[1] !== undefined && m[2] !== undefined) env[m[1]] = m[2];
+  }
+  return env;
+}
+
+let cached: Promise<TestCluster> | undefined;
+
+/** Connects to the lading test cluster, or throws an error that says how to start it. */
+export function connect(): Promise<TestCluster> {
+  cached ??= connectOnce();
+  return cached;
+}
+
+async function connectOnce(): Promise<TestCluster> {
+  const state = process.env['LADING_CLUSTER_STATE'] ?? '/tmp/lading-cluster';
+  const kubeconfigPath =
+    process.env['LADING_KUBECONFIG'] || process.env['KUBECONFIG'] || join(state, 'kubeconfig');
+  if (!existsSync(kubeconfigPath)) {
+    throw new Error(`No lading test cluster: kubeconfig ${kubeconfigPath} does not exist. ${HOW_TO_START}`);
+  }
+  const kc = new k8s.KubeConfig();
+  kc.loadFromFile(kubeconfigPath);
+  // These specs create and delete namespaces: refuse anything but the harness's own cluster.
+  if (kc.getCurrentCluster()?.name !== 'lading') {
+    throw new Error(
+      `${kubeconfigPath} does not point at a lading test cluster (current cluster ` +
+        `${JSON.stringify(kc.getCurrentCluster()?.name)}, expected "lading"). ${HOW_TO_START}`,
+    );
+  }
+  const core = kc.makeApiClient(k8s.CoreV1Api);
+  const apps = kc.makeApiClient(k8s.AppsV1Api);
+  try {
+    await core.listNode();
+  } catch (err) {
+    throw new Error(
+      `The lading test cluster at ${kc.getCurrentCluster()?.server} does not answer (${String(err)}). ${HOW_TO_START}`,
+    );
+  }
+  const env = readEnvFile(join(dirname(kubeconfigPath), 'cluster.env'));
+  const nodeName = env['LADING_NODE_NAME'] ?? '127.0.0.1';
+  return { kc, kubeconfigPath, env, core, apps, nodeName };
+}
+
+export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+/**
+ * Polls `probe` until it returns a value other than undefined; fails after `timeoutMs` with the last
+ * observation in the message.
+ */
+export async function waitFor<T>(
+  what: string,
+  probe: () => Promise<T | undefined>,
+  timeoutMs = 60_000,
+  describe: () => Promise<string> | string = () => '',
+): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  let lastError: unknown;
+  for (;;) {
+    try {
+      const v = await probe();
+      if (v !== undefined) return v;
+    } catch (err) {
+      lastError = err;
+    }
+    if (Date.now() > deadline) {
+      let detail = '';
+      try {
+        detail = await describe();
+      } catch {
+        /* best effort */
+      }
+      throw new Error(
+        `timed out after ${timeoutMs} ms waiting for ${what}` +
+          (lastError ? `; last error: ${String(lastError)}` : '') +
+          (detail ? `; ${detail}` : ''),
+      );
+    }
+    await sleep(500);
+  }
+}
+
+/** Creates a namespace for one spec and waits for its `default` ServiceAccount; returns its name. */
+export async function createNamespace(c: TestCluster, prefix: string): Promise<string> {
+  const name = `lading-e2e-${prefix}-${randomBytes(3).toString('hex')}`;
+  await c.core.createNamespace({ body: { metadata: { name, labels: { 'lading.test/e2e': 'true' } } } });
+  await waitFor(`ServiceAccount ${name}/default`, async () =>
+    (await c.core.readNamespacedServiceAccount({ name: 'default', namespace: name })).metadata?.name,
+  );
+  return name;
+}
+
+export async function deleteNamespace(c: TestCluster, name: string | undefined): Promise<void> {
+  if (!name) return;
+  try {
+    await c.core.deleteNamespace({ name, body: { gracePeriodSeconds: 0 } });
+  } catch {
+    /* already gone */
+  }
+}
+
+/** A pod pinned to the test node, running `image` with imagePullPolicy `pull` (never pulls by default). */
+export function podSpec(
+  name: string,
+  nodeName: string,
+  image: string,
+  opts: { pull?: 'Never' | 'IfNotPresent' | 'Always'; command?: string[]; port?: number } = {},
+): k8s.V1Pod {
+  return {
+    metadata: { name, labels: { app: name } },
+    spec: {
+      nodeName,
+      terminationGracePeriodSeconds: 1,
+      containers: [
+        {
+          name: 'main',
+          image,
+          imagePullPolicy: opts.pull ?? 'Never',
+          ...(opts.command ? { command: opts.command } : {}),
+          ...(opts.port ? { ports: [{ containerPort: opts.port }] } : {}),
+        },
+      ],
+    },
+  };
+}
+
+export async function waitForPodRunning(c: TestCluster, namespace: string, name: string, timeoutMs = 90_000): Promise<k8s.V1Pod> {
+  return waitFor(
+    `pod ${namespace}/${name} to be Running and Ready`,
+    async () => {
+      const pod = await c.core.readNamespacedPod({ name, namespace });
+      const ready = pod.status?.conditions?.some((x) => x.type === 'Ready' && x.status === 'True');
+      return pod.status?.phase === 'Running' && ready ? pod : undefined;
+    },
+    timeoutMs,
+    () => describePod(c, namespace, name),
+  );
+}
+
+/** The pod's status and its events, for failure messages. */
+export async function describePod(c: TestCluster, namespace: string, name: string): Promise<string> {
+  const pod = await c.core.readNamespacedPod({ name, namespace });
+  const events = await c.core.listNamespacedEvent({ namespace, fieldSelector: `involvedObject.name=${name}` });
+  return (
+    `status: ${JSON.stringify(pod.status)}; events: ` +
+    events.items.map((e) => `${e.reason}: ${e.message}`).join(' | ')
+  );
+}
+
+/** Imports the e2e toolbox image into the test node (test/e2e/toolbox/image); returns its reference. */
+export async function ensureToolboxImage(c: TestCluster): Promise<string> {
+  const state = c.env['LADING_CLUSTER_STATE'];
+  if (!state) {
+    throw new Error(`No cluster.env next to ${c.kubeconfigPath}: the toolbox image cannot be imported. ${HOW_TO_START}`);
+  }
+  const { stdout } = await promisify(execFile)('bash', [join(repoRoot, 'test/e2e/toolbox/image'), state], {
+    cwd: repoRoot,
+  });
+  return stdout.trim();
+}
