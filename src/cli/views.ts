@@ -10,9 +10,6 @@ import type { ProgressHub } from '../core/progress.js';
 import type { CreateSummary } from '../core/bundle/summary.js';
 import type { CreateContext } from '../core/tasks/create-tasks.js';
 import type { OutputMode, Streams } from './output.js';
-import { StoreRenderer } from '../ui/listr-renderer.js';
-import { createTaskStore } from '../ui/store.js';
-import { renderCreate } from '../ui/render.js';
 
 export type BuildTasks = (renderer: any, rendererOptions: unknown, outputIntervalMs: number) => Listr<CreateContext, any, any>;
 
@@ -26,6 +23,12 @@ export async function runCreateView(
   if (mode === 'json') return summaryOf(await build('silent', {}, 0).run());
   if (mode === 'plain') return summaryOf(await build('simple', { timestamp: undefined }, 5_000).run());
 
+  // Ink, React and yoga load only for the live view: plain and JSON runs stay small (about 40 MiB less RSS).
+  const [{ StoreRenderer }, { createTaskStore }, { renderCreate }] = await Promise.all([
+    import('../ui/listr-renderer.js'),
+    import('../ui/store.js'),
+    import('../ui/render.js'),
+  ]);
   const store = createTaskStore();
   const detach = store.attachProgress(progress);
   const app = renderCreate({ store, stdout: streams.stdout, stdin: streams.stdin, stderr: streams.stderr });

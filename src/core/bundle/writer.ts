@@ -8,7 +8,7 @@ import { createHash } from 'node:crypto';
 import { createReadStream, createWriteStream, type WriteStream } from 'node:fs';
 import { rename, stat, unlink } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
-import { PassThrough, Transform } from 'node:stream';
+import { PassThrough, Transform, type Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import * as tar from 'tar-stream';
 import { VerifyingStream } from '../oci/digest.js';
@@ -87,18 +87,30 @@ export class BundleWriter {
     });
   }
 
-  /** Streams a blob from a file (the cache), verifying it on the way in; stored once per digest. */
-  addBlobFile(descriptor: { digest: string; size: number }, path: string, subject: string, onBytes?: (n: number) => void): Promise<void> {
+  /**
+   * Streams a blob into the bundle; stored once per digest. `verify` hashes it
+   * on the way in: needed for anything this process did not hash itself (a
+   * cache file from an earlier run could have been altered since).
+   */
+  addBlob(
+    descriptor: { digest: string; size: number },
+    open: () => Readable,
+    subject: string,
+    options: { verify: boolean; onBytes?: (n: number) => void },
+  ): Promise<void> {
     if (this.#written.has(descriptor.digest)) return this.#queue;
     this.#written.add(descriptor.digest);
     return this.#serial(async () => {
       const entry = this.#pack.entry({ name: blobPath(descriptor.digest), size: descriptor.size, mode: 0o644, mtime: EPOCH });
-      await pipeline(
-        createReadStream(path, { highWaterMark: 1 << 20 }),
-        new VerifyingStream(descriptor, subject, onBytes),
-        entry,
-      );
+      const source = open();
+      if (options.verify) await pipeline(source, new VerifyingStream(descriptor, subject, options.onBytes), entry);
+      else await pipeline(source, counting(options.onBytes), entry);
     });
+  }
+
+  /** Streams a blob from a file, e.g. the cache. */
+  addBlobFile(descriptor: { digest: string; size: number }, path: string, subject: string, onBytes?: (n: number) => void): Promise<void> {
+    return this.addBlob(descriptor, () => createReadStream(path, { highWaterMark: 1 << 20 }), subject, { verify: true, ...(onBytes ? { onBytes } : {}) });
   }
 
   /** Writes index.json and lading.json, ends the tar, and renames the file into place. */
@@ -130,6 +142,16 @@ export class BundleWriter {
     this.#queue = next;
     return next;
   }
+}
+
+function counting(onBytes?: (n: number) => void): Transform {
+  return new Transform({
+    highWaterMark: 1 << 20,
+    transform(chunk: Buffer, _enc, callback) {
+      onBytes?.(chunk.length);
+      callback(null, chunk);
+    },
+  });
 }
 
 function streamOf(content: Buffer): PassThrough {

@@ -4,6 +4,7 @@
  * streaming), and write the bundle in spec order while later images are still
  * downloading. Nothing reaches the output path unless every step succeeded.
  */
+import { createReadStream } from 'node:fs';
 import { AbortError, ExitCode } from '../errors.js';
 import { ProgressHub, ProgressMeter } from '../progress.js';
 import { BlobCache } from '../oci/blob-cache.js';
@@ -11,7 +12,7 @@ import { DigestMismatchError } from '../oci/digest.js';
 import { formatPlatform, displayPlatform } from '../oci/platform.js';
 import type { RegistryClient } from '../oci/registry-client.js';
 import { imageBlobs, resolveImage, type ResolvedImage } from '../oci/resolve.js';
-import type { ImageIndex } from '../oci/types.js';
+import type { Descriptor, ImageIndex } from '../oci/types.js';
 import type { BundleSpec, SpecImage } from '../spec/load.js';
 import {
   ANNOTATION_CONTAINERD_NAME,
@@ -64,6 +65,8 @@ export interface ImageJob {
   totalBytes: number;
   /** Settles when all of its blobs are in the cache. */
   pulled: Deferred;
+  /** Bytes of its blobs in the cache (shared blobs count for each image using them). */
+  meter?: ProgressMeter;
 }
 
 export class CreateJob {
@@ -71,6 +74,8 @@ export class CreateJob {
   readonly #options: CreateJobOptions;
   readonly #blobs: Semaphore;
   #writer: BundleWriter | undefined;
+  readonly #downloads = new Map<string, Promise<'cached' | 'downloaded'>>();
+  readonly #blobListeners = new Map<string, ImageJob[]>();
   #downloadedBytes = 0;
   readonly #startedAt = performance.now();
 
@@ -87,58 +92,83 @@ export class CreateJob {
   /** Step 1 for one image: manifests and platform selection. */
   async resolve(image: ImageJob): Promise<ResolvedImage> {
     const { client, cache, signal } = this.#options;
-    const resolved = await resolveImage({ client, cache, ...(signal ? { signal } : {}) }, image.spec.source, image.spec.ref, image.spec.platforms);
+    const context = { client, cache, onBytes: (n: number) => (this.#downloadedBytes += n), ...(signal ? { signal } : {}) };
+    const resolved = await resolveImage(context, image.spec.source, image.spec.ref, image.spec.platforms);
     image.resolved = resolved;
     image.totalBytes = imageBlobs(resolved).reduce((sum, d) => sum + d.size, 0);
     return resolved;
   }
 
-  /** Opens the temporary bundle file; call once every image is resolved. */
+  /**
+   * Opens the temporary bundle file and starts every download; call once
+   * every image is resolved. Downloads run largest first, at most
+   * `concurrency` at once, each blob once however many images share it.
+   */
   async open(): Promise<void> {
     this.#writer = await BundleWriter.create(this.#options.output);
+    const { client, cache, signal } = this.#options;
+    const blobs = new Map<string, { blob: Descriptor; image: ResolvedImage }>();
+    for (const image of this.images) {
+      const resolved = this.#require(image);
+      for (const blob of imageBlobs(resolved)) {
+        if (!blobs.has(blob.digest)) blobs.set(blob.digest, { blob, image: resolved });
+        const listeners = this.#blobListeners.get(blob.digest) ?? [];
+        listeners.push(image);
+        this.#blobListeners.set(blob.digest, listeners);
+      }
+      image.meter = new ProgressMeter(image.totalBytes);
+    }
+    const order = [...blobs.values()].sort((a, b) => b.blob.size - a.blob.size);
+    for (const { blob, image } of order) {
+      const download = this.#blobs.run(async () => {
+        const subject = `${image.name}: blob ${blob.digest}`;
+        try {
+          return await cache.ensure(
+            blob,
+            subject,
+            () => client.openBlob(image.ref.registry, image.ref.repository, blob.digest),
+            (n) => {
+              this.#downloadedBytes += n;
+              for (const user of this.#blobListeners.get(blob.digest) ?? []) this.#advance(user, n);
+            },
+            signal,
+          );
+        } catch (error) {
+          if (error instanceof DigestMismatchError) {
+            throw new AbortError(error.message, {
+              exitCode: ExitCode.integrity,
+              hint: `The registry served content for ${image.name} that does not match its digest; nothing was written.`,
+              cause: error,
+            });
+          }
+          throw error;
+        }
+      });
+      // Awaited by the images' pull steps; a run stopped early must not leave it unhandled.
+      download.catch(() => undefined);
+      this.#downloads.set(blob.digest, download);
+    }
   }
 
-  /** Step 2 for one image: every blob it needs, into the cache, verified. */
+  #advance(image: ImageJob, bytes: number): void {
+    if (!image.meter) return;
+    image.meter.advance(bytes);
+    this.#options.progress.publish({ key: image.spec.source, progress: image.meter.snapshot() });
+  }
+
+  /** Step 2 for one image: waits until every blob it needs is in the cache, verified. */
   async pull(image: ImageJob): Promise<void> {
     const resolved = this.#require(image);
-    const { client, cache, progress, signal } = this.#options;
-    const meter = new ProgressMeter(image.totalBytes);
-    const publish = () => progress.publish({ key: image.spec.source, progress: meter.snapshot() });
-    publish();
     try {
+      this.#advance(image, 0);
       await Promise.all(
-        imageBlobs(resolved).map((blob) =>
-          this.#blobs.run(async () => {
-            const subject = `${resolved.name}: blob ${blob.digest}`;
-            try {
-              const outcome = await cache.ensure(
-                blob,
-                subject,
-                () => client.openBlob(resolved.ref.registry, resolved.ref.repository, blob.digest),
-                (n) => {
-                  this.#downloadedBytes += n;
-                  meter.advance(n);
-                  publish();
-                },
-                signal,
-              );
-              if (outcome === 'cached') meter.advance(blob.size);
-            } catch (error) {
-              if (error instanceof DigestMismatchError) {
-                throw new AbortError(`${error.message}`, {
-                  exitCode: ExitCode.integrity,
-                  hint: `The registry served content for ${resolved.name} that does not match its digest; nothing was written.`,
-                  cause: error,
-                });
-              }
-              throw error;
-            }
-            publish();
-          }),
-        ),
+        imageBlobs(resolved).map(async (blob) => {
+          const outcome = await this.#downloads.get(blob.digest);
+          if (outcome === 'cached') this.#advance(image, blob.size);
+        }),
       );
-      meter.complete();
-      publish();
+      image.meter!.complete();
+      this.#options.progress.publish({ key: image.spec.source, progress: image.meter!.snapshot() });
       image.pulled.resolve();
     } catch (error) {
       image.pulled.reject(error);
@@ -153,16 +183,29 @@ export class CreateJob {
   async write(onBytes?: (bytes: number) => void): Promise<CreateSummary> {
     const writer = this.#writer;
     if (!writer) throw new Error('CreateJob.write before open');
-    const { cache, spec } = this.#options;
+    const { cache } = this.#options;
     for (const image of this.images) {
-      await image.pulled.promise;
+      // Not `await image.pulled`: a blob still downloading is copied while it arrives.
+      const pulled = image.pulled.promise.then(() => undefined);
       const resolved = this.#require(image);
       await writer.addBlobBuffer(resolved.root.digest, resolved.root.bytes);
       for (const platform of resolved.platforms) {
         await writer.addBlobBuffer(platform.manifest.digest, platform.manifest.bytes);
         for (const blob of [platform.config, ...platform.layers]) {
           if (writer.hasBlob(blob.digest)) continue;
-          await writer.addBlobFile(blob, cache.path(blob.digest), `${resolved.name}: blob ${blob.digest}`, onBytes);
+          await Promise.race([cache.whenAvailable(blob), pulled]);
+          const subject = `${resolved.name}: blob ${blob.digest}`;
+          const live = cache.follow(blob.digest);
+          if (live) {
+            await writer.addBlob(blob, () => live, subject, { verify: false, ...(onBytes ? { onBytes } : {}) });
+          } else {
+            if (!(await cache.has(blob))) await pulled;
+            const path = cache.path(blob.digest);
+            await writer.addBlob(blob, () => createReadStream(path, { highWaterMark: 1 << 20 }), subject, {
+              verify: !cache.verifiedThisRun(blob.digest),
+              ...(onBytes ? { onBytes } : {}),
+            });
+          }
         }
       }
     }

@@ -67,6 +67,8 @@ export interface ResolveContext {
   client: RegistryClient;
   cache: BlobCache;
   signal?: AbortSignal;
+  /** Told of blob bytes fetched while resolving (configs of single-platform images). */
+  onBytes?: (bytes: number) => void;
 }
 
 export async function resolveImage(
@@ -179,7 +181,7 @@ async function fetchConfig(context: ResolveContext, ref: ImageReference, name: s
     config,
     `${name} config ${config.digest}`,
     () => client.openBlob(ref.registry, ref.repository, config.digest),
-    () => undefined,
+    context.onBytes ?? (() => undefined),
     context.signal,
   );
   return parseJson<ImageConfig>(await readFile(cache.path(config.digest)), `${name} config`);

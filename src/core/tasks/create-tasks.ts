@@ -31,7 +31,7 @@ type AnyTask = ListrTaskWrapper<CreateContext, any, any>;
 /** Mirrors hub progress for one key into a task's output line at most every `intervalMs`. */
 function followProgress(hub: ProgressHub, key: string, task: AnyTask, intervalMs: number): () => void {
   if (intervalMs <= 0) return () => undefined;
-  let last = 0;
+  let last = Number.NEGATIVE_INFINITY;
   let finished = false;
   return hub.subscribe((event) => {
     if (event.key !== key || finished) return;
@@ -98,7 +98,9 @@ export function buildCreateTasks<R extends ListrRendererValue>(job: CreateJob, o
             [
               {
                 title: `Pull ${plural(count, 'image')}`,
-                task: (_c, pull) => pull.newListr(pullTasks, { concurrent: concurrency, exitOnError: true }),
+                // Every image starts at once: the blob semaphore in CreateJob bounds real downloads, so a
+                // large image late in the spec starts early instead of stretching the tail.
+                task: (_c, pull) => pull.newListr(pullTasks, { concurrent: true, exitOnError: true }),
               },
               {
                 title: 'Write bundle',

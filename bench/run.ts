@@ -1,0 +1,130 @@
+/**
+ * npm run bench: lading next to its peers on the same data, in one run.
+ *
+ *   pull    five images sharing a 256 MiB base layer plus one 1 GiB image, from one local registry:
+ *           skopeo copy (each image into one shared OCI layout, then tar, i.e. one archive) vs lading create
+ *   verify  lading verify vs sha256sum over the same bundle file
+ *
+ * Prints wall times, ratios (lading / peer; < 1.0 means lading is faster) and peak RSS.
+ * Options: --base-mib N (256), --big-mib N (1024), --keep (leave the work dir), --verbose (show the tools' output).
+ */
+import { execFile, spawn } from 'node:child_process';
+import { mkdtemp, rm, stat, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { startRegistry } from '../test/support/registry.js';
+import { pushImage, type ImageSpec } from '../test/support/images.js';
+import { requireTool } from '../test/support/tools.js';
+import { LADING_BIN, specText } from '../test/support/lading.js';
+
+const exec = promisify(execFile);
+
+function option(name: string, fallback: number): number {
+  const i = process.argv.indexOf(name);
+  return i >= 0 ? Number(process.argv[i + 1]) : fallback;
+}
+
+const BASE_MIB = option('--base-mib', 256);
+const BIG_MIB = option('--big-mib', 1024);
+const MiB = 1 << 20;
+
+interface Measured {
+  seconds: number;
+  peakRssKiB: number;
+}
+
+/**
+ * Each tool starts from the same state: dirty pages of the previous step
+ * written back, and (when we may) the page cache dropped, so neither pays for
+ * the other's writeback or reads the registry's files from a warmer cache.
+ */
+async function settle(): Promise<void> {
+  await exec('sync');
+  await writeFile('/proc/sys/vm/drop_caches', '3').catch(() => undefined);
+}
+
+/** Runs a command under GNU time for wall time and peak RSS. */
+async function measure(command: string, args: string[], env: NodeJS.ProcessEnv = process.env): Promise<Measured> {
+  const started = performance.now();
+  const result = await new Promise<{ code: number | null; stderr: string }>((resolve, reject) => {
+    const verbose = process.argv.includes('--verbose');
+    const child = spawn('/usr/bin/time', ['-f', 'LADING_BENCH_RSS=%M', command, ...args], { env, stdio: ['ignore', verbose ? 'inherit' : 'ignore', 'pipe'] });
+    let stderr = '';
+    child.stderr.setEncoding('utf8').on('data', (s: string) => (stderr += s));
+    child.on('error', reject);
+    child.on('close', (code) => resolve({ code, stderr }));
+  });
+  const seconds = (performance.now() - started) / 1000;
+  if (result.code !== 0) throw new Error(`${command} ${args.join(' ')} failed (${result.code}):\n${result.stderr.slice(-2000)}`);
+  const rss = Number(/LADING_BENCH_RSS=(\d+)/.exec(result.stderr)?.[1] ?? 0);
+  return { seconds, peakRssKiB: rss };
+}
+
+const fmt = (s: number) => `${s.toFixed(2)} s`;
+const mib = (kib: number) => `${(kib / 1024).toFixed(0)} MiB`;
+
+async function main(): Promise<void> {
+  requireTool('/usr/bin/time'.split('/').pop()!, 'install it with `apt-get install time`');
+  const skopeo = requireTool('skopeo', 'install it with `apt-get install skopeo` (or run `bash scripts/install-test-deps`)');
+  const work = await mkdtemp(join(tmpdir(), 'lading-bench-'));
+  const registry = await startRegistry({ stateDir: join(work, 'registry') });
+  try {
+    const base = { randomBytes: BASE_MIB * MiB, seed: 'bench-base' };
+    const images: ImageSpec[] = [];
+    for (let i = 1; i <= 5; i++) {
+      images.push({ repository: `bench/app${i}`, tag: '1.0', layers: [base, { randomBytes: 8 * MiB, seed: `bench-app-${i}` }] });
+    }
+    images.push({ repository: 'bench/big', tag: '1.0', layers: [{ randomBytes: BIG_MIB * MiB, seed: 'bench-big' }] });
+    console.log(`Pushing ${images.length} images (5 x (${BASE_MIB} MiB shared + 8 MiB) + ${BIG_MIB} MiB) to ${registry.host} ...`);
+    const pushed = [];
+    for (const image of images) pushed.push(await pushImage(registry, image));
+    const refs = pushed.map((p) => p.ref);
+
+    // Peer: skopeo copies each image into one OCI layout (it dedups blobs there), then one tar.
+    const layout = join(work, 'skopeo-layout');
+    const skopeoArchive = join(work, 'skopeo.tar');
+    await settle();
+    const startedSkopeo = performance.now();
+    let skopeoRss = 0;
+    for (const ref of refs) {
+      const m = await measure(skopeo, ['copy', '--src-tls-verify=false', '--quiet', `docker://${ref}`, `oci:${layout}:${ref}`]);
+      skopeoRss = Math.max(skopeoRss, m.peakRssKiB);
+    }
+    const tar = await measure('tar', ['-cf', skopeoArchive, '-C', layout, '.']);
+    const skopeoSeconds = (performance.now() - startedSkopeo) / 1000;
+
+    // lading: one create, cold cache.
+    const specFile = join(work, 'lading.yaml');
+    await writeFile(specFile, specText(refs, ['linux/amd64']));
+    const bundle = join(work, 'bench.lading.tar');
+    await settle();
+    const lading = await measure(LADING_BIN, ['create', specFile, '-o', bundle, '--no-tui'], {
+      ...process.env,
+      LADING_CACHE_DIR: join(work, 'cache'),
+      CI: '1',
+    });
+
+    await settle();
+    const verify = await measure(LADING_BIN, ['verify', bundle, '--no-tui'], { ...process.env, CI: '1' });
+    await settle();
+    const sha = await measure('sha256sum', [bundle]);
+
+    const bundleBytes = (await stat(bundle)).size;
+    const skopeoBytes = (await stat(skopeoArchive)).size;
+    const rows: Array<[string, string, string, string, string]> = [
+      ['pull 6 images into one archive', `lading create ${fmt(lading.seconds)}`, `skopeo copy + tar ${fmt(skopeoSeconds)}`, (lading.seconds / skopeoSeconds).toFixed(2), `lading ${mib(lading.peakRssKiB)} / skopeo ${mib(skopeoRss)}`],
+      ['verify the bundle', `lading verify ${fmt(verify.seconds)}`, `sha256sum ${fmt(sha.seconds)}`, (verify.seconds / sha.seconds).toFixed(2), `lading ${mib(verify.peakRssKiB)}`],
+    ];
+    console.log('');
+    console.log(`archive sizes: lading ${(bundleBytes / MiB).toFixed(0)} MiB, skopeo ${(skopeoBytes / MiB).toFixed(0)} MiB (tar step ${fmt(tar.seconds)})`);
+    console.log(['what', 'lading', 'peer', 'ratio (lading/peer)', 'peak RSS'].join(' | '));
+    for (const row of rows) console.log(row.join(' | '));
+  } finally {
+    await registry.stop();
+    if (!process.argv.includes('--keep')) await rm(work, { recursive: true, force: true });
+    else console.log(`kept ${work}`);
+  }
+}
+
+await main();
