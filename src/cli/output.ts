@@ -10,9 +10,14 @@ export interface Streams {
 export function pickOutputMode(options: { json?: boolean; tui?: boolean }, streams: Streams, env: NodeJS.ProcessEnv): OutputMode {
   if (options.json) return 'json';
   if (options.tui === false) return 'plain';
-  const ci = env.CI !== undefined && env.CI !== '' && env.CI !== 'false' && env.CI !== '0';
-  if (ci || !streams.stdout.isTTY || env.TERM === 'dumb') return 'plain';
+  if (isCi(env) || !streams.stdout.isTTY || env.TERM === 'dumb') return 'plain';
   return 'tui';
+}
+
+/** The same rule as Ink's (is-in-ci): set at all, and not "0" or "false"; Ink would not draw live frames then. */
+export function isCi(env: NodeJS.ProcessEnv): boolean {
+  const set = (key: string) => key in env && env[key] !== '0' && env[key] !== 'false';
+  return set('CI') || set('CONTINUOUS_INTEGRATION');
 }
 
 /** NO_COLOR (https://no-color.org) and non-terminals get no escape codes. */

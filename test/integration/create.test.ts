@@ -14,6 +14,9 @@ import { startRegistry, type TestRegistry } from '../support/registry.js';
 import { pushImage, type PushedImage } from '../support/images.js';
 import { requireTool } from '../support/tools.js';
 import { runLading, specText } from '../support/lading.js';
+import { startContainerd } from '../support/containerd.js';
+import { spawn } from 'node:child_process';
+import { createReadStream } from 'node:fs';
 
 const run = promisify(execFile);
 const sha256 = (b: Buffer) => `sha256:${createHash('sha256').update(b).digest('hex')}`;
@@ -103,6 +106,26 @@ describe('lading create from a real registry', () => {
     assert.equal(index.manifests[0].annotations['io.containerd.image.name'], pinned);
     const raw = await run(skopeo, ['inspect', '--raw', `oci-archive:${r.output}:${pinned}`], { encoding: 'buffer' });
     assert.equal(sha256(raw.stdout as Buffer), web.digest);
+  });
+
+  test('containerd imports the bundle as it is, from a file and from a pipe, under the full names', async (t) => {
+    const containerd = await startContainerd();
+    t.after(() => containerd.stop());
+    const r = await create('ctr', specText([web.ref, { name: tools.ref, platforms: ['linux/amd64'] }]));
+    assert.equal(r.code, 0, r.stderr);
+    await containerd.ctr(['images', 'import', r.output]);
+    const listed = (await containerd.ctr(['images', 'ls'])).stdout;
+    assert.match(listed, new RegExp(`${web.ref.replace(/[.]/g, '\\.')}\\s+application/vnd.oci.image.index.v1\\+json\\s+${web.digest}`));
+    assert.match(listed, new RegExp(`${tools.ref.replace(/[.]/g, '\\.')}\\s+\\S+\\s+${tools.digest}`));
+    // ctr reads the archive front to back, so a pipe works too (what install streams to a node).
+    const piped = spawn('ctr', ['-a', containerd.socket, '-n', 'piped', 'images', 'import', '--no-unpack', '-'], { stdio: ['pipe', 'pipe', 'pipe'] });
+    let stderr = '';
+    piped.stderr.on('data', (s) => (stderr += s));
+    createReadStream(r.output).pipe(piped.stdin);
+    const code = await new Promise((resolve) => piped.on('close', resolve));
+    assert.equal(code, 0, stderr);
+    const names = (await containerd.ctr(['images', 'ls', '-q'], { namespace: 'piped' })).stdout.trim().split('\n').sort();
+    assert.deepEqual(names, [web.ref, tools.ref].sort());
   });
 
   test('a second create downloads nothing: the cache holds verified blobs', async () => {
