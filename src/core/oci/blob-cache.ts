@@ -72,6 +72,18 @@ class TrackedFileSink extends Writable {
     );
   }
 
+  /** Socket chunks are small (~64 KiB): batching them saves a thread-pool round trip each. */
+  override _writev(chunks: Array<{ chunk: Buffer }>, callback: (error?: Error | null) => void): void {
+    this.handle.writev(chunks.map((c) => c.chunk)).then(
+      ({ bytesWritten }) => {
+        this.live.written += bytesWritten;
+        notify(this.live);
+        callback();
+      },
+      (error: Error) => callback(error),
+    );
+  }
+
   override _final(callback: (error?: Error | null) => void): void {
     this.handle.close().then(() => callback(), callback);
   }
@@ -239,6 +251,8 @@ async function* followLive(live: LiveDownload): AsyncGenerator<Buffer> {
       }
       // A partial file of a failed attempt may be gone already; the next attempt announces itself.
       handle ??= await open(live.path, 'r').catch(() => undefined);
+      // Opening raced with the rename that finished the download: the file now has its final name.
+      if (!handle && live.state === 'done') handle = await open(live.path, 'r');
       const limit = live.state === 'done' ? live.size : live.written;
       if (handle && limit > position) {
         const buffer = Buffer.allocUnsafe(Math.min(CHUNK, limit - position));

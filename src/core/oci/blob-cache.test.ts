@@ -1,0 +1,87 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Readable } from 'node:stream';
+import { createHash, randomBytes } from 'node:crypto';
+import { BlobCache } from './blob-cache.js';
+
+const content = randomBytes(3 * (1 << 20) + 12345);
+const descriptor = { digest: `sha256:${createHash('sha256').update(content).digest('hex')}`, size: content.length };
+
+/** A body that yields the content in chunks with a pause between them; optionally fails once after `failAfter` bytes. */
+function body(options: { failAfter?: number } = {}): Readable {
+  let sent = 0;
+  return new Readable({
+    read() {
+      if (options.failAfter !== undefined && sent >= options.failAfter) {
+        this.destroy(Object.assign(new Error('reset'), { code: 'ECONNRESET' }));
+        return;
+      }
+      const next = content.subarray(sent, sent + 256 * 1024);
+      sent += next.length;
+      setTimeout(() => this.push(next.length ? next : null), 2);
+    },
+  });
+}
+
+async function tempCache(t: { after: (fn: () => Promise<void>) => void }): Promise<BlobCache> {
+  const dir = await mkdtemp(join(tmpdir(), 'lading-cache-test-'));
+  t.after(() => rm(dir, { recursive: true, force: true }));
+  return new BlobCache(dir);
+}
+
+test('a follower sees every byte of a download in progress, and only a verified one', async (t) => {
+  const cache = await tempCache(t);
+  let counted = 0;
+  const download = cache.ensure(descriptor, 'blob', async () => body(), (n) => (counted += n));
+  await cache.whenAvailable(descriptor);
+  const follower = cache.follow(descriptor.digest);
+  assert.ok(follower, 'a download is running');
+  const [outcome, followed] = await Promise.all([download, collect(follower)]);
+  assert.equal(outcome, 'downloaded');
+  assert.ok(followed.equals(content));
+  assert.equal(counted, content.length);
+  assert.ok((await readFile(cache.path(descriptor.digest))).equals(content));
+  assert.equal(cache.follow(descriptor.digest), undefined, 'nothing to follow once done');
+  assert.equal(await cache.ensure(descriptor, 'blob', async () => body(), () => undefined), 'cached');
+});
+
+test('a retried download does not count bytes twice and the follower carries on in the new file', async (t) => {
+  const cache = await tempCache(t);
+  let counted = 0;
+  let attempts = 0;
+  const download = cache.ensure(
+    descriptor,
+    'blob',
+    async () => body(attempts++ === 0 ? { failAfter: 1 << 20 } : {}),
+    (n) => (counted += n),
+  );
+  await cache.whenAvailable(descriptor);
+  const followed = collect(cache.follow(descriptor.digest)!);
+  await download;
+  assert.ok((await followed).equals(content));
+  assert.equal(attempts, 2);
+  assert.equal(counted, content.length);
+  assert.deepEqual((await readdir(join(cache.dir, 'sha256'))).filter((f) => f.includes('.part-')), [], 'no partial file left');
+});
+
+test('content that does not match its digest never enters the cache, and the follower fails', async (t) => {
+  const cache = await tempCache(t);
+  const wrong = { digest: `sha256:${'0'.repeat(64)}`, size: content.length };
+  const download = cache.ensure(wrong, 'bad blob', async () => body(), () => undefined);
+  await cache.whenAvailable(wrong);
+  const followed = collect(cache.follow(wrong.digest)!);
+  await assert.rejects(download, /bad blob: content does not match its descriptor/);
+  await assert.rejects(followed, /does not match/);
+  assert.equal(await cache.has(wrong), false);
+  assert.deepEqual(await readdir(join(cache.dir, 'sha256')), []);
+});
+
+async function collect(stream: Readable): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  for await (const chunk of stream) chunks.push(chunk as Buffer);
+  return Buffer.concat(chunks);
+}
+
