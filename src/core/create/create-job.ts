@@ -9,7 +9,8 @@ import { AbortError, ExitCode } from '../errors.js';
 import { ProgressHub, ProgressMeter } from '../progress.js';
 import { BlobCache } from '../oci/blob-cache.js';
 import { DigestMismatchError } from '../oci/digest.js';
-import { formatPlatform, displayPlatform } from '../oci/platform.js';
+import { formatPlatform, displayPlatform, parsePlatform } from '../oci/platform.js';
+import { summarizeMetadata } from '../bundle/inspect.js';
 import type { RegistryClient } from '../oci/registry-client.js';
 import { imageBlobs, resolveImage, type ResolvedImage } from '../oci/resolve.js';
 import type { Descriptor, ImageIndex } from '../oci/types.js';
@@ -288,27 +289,17 @@ export class CreateJob {
   }
 
   #summary(metadata: BundleMetadata, written: { path: string; size: number; sha256: string }): CreateSummary {
-    const unique = new Map<string, number>();
-    let totalLayerBytes = 0;
-    for (const image of metadata.images) {
-      for (const p of image.platforms) {
-        for (const layer of p.layers) {
-          totalLayerBytes += layer.size;
-          unique.set(layer.digest, layer.size);
-        }
-      }
-    }
-    const uniqueLayerBytes = [...unique.values()].reduce((a, b) => a + b, 0);
+    const { layers } = summarizeMetadata(metadata);
     return {
       bundlePath: written.path,
       bundleBytes: written.size,
       bundleSha256: written.sha256,
       images: metadata.images.length,
-      platforms: metadata.platforms.map((p) => displayPlatform({ os: p.split('/')[0]!, architecture: p.split('/')[1]!, variant: p.split('/')[2] })),
-      uniqueLayers: unique.size,
-      totalLayerBytes,
-      uniqueLayerBytes,
-      savedBytes: totalLayerBytes - uniqueLayerBytes,
+      platforms: metadata.platforms.map((p) => displayPlatform(parsePlatform(p))),
+      uniqueLayers: layers.unique,
+      totalLayerBytes: layers.totalBytes,
+      uniqueLayerBytes: layers.uniqueBytes,
+      savedBytes: layers.savedBytes,
       downloadedBytes: this.#downloadedBytes,
       durationMs: Math.round(performance.now() - this.#startedAt),
     };
