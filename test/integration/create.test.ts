@@ -17,6 +17,8 @@ import { runLading, specText } from '../support/lading.js';
 import { startContainerd } from '../support/containerd.js';
 import { spawn } from 'node:child_process';
 import { createReadStream } from 'node:fs';
+import { BundleReader } from '../../src/core/bundle/reader.js';
+import { planNodeArchive, streamNodeArchive } from '../../src/core/bundle/node-archive.js';
 
 const run = promisify(execFile);
 const sha256 = (b: Buffer) => `sha256:${createHash('sha256').update(b).digest('hex')}`;
@@ -126,6 +128,34 @@ describe('lading create from a real registry', () => {
     assert.equal(code, 0, stderr);
     const names = (await containerd.ctr(['images', 'ls', '-q'], { namespace: 'piped' })).stdout.trim().split('\n').sort();
     assert.deepEqual(names, [web.ref, tools.ref].sort());
+  });
+
+  test('a node archive carries one platform out of the bundle, and containerd imports it from a pipe', async (t) => {
+    const containerd = await startContainerd();
+    t.after(() => containerd.stop());
+    const r = await create('node-archive', specText([web.ref, { name: tools.ref, platforms: ['linux/amd64'] }]));
+    assert.equal(r.code, 0, r.stderr);
+    const reader = await BundleReader.open(r.output);
+    t.after(() => reader.close());
+    const metadata = await reader.metadata();
+    const arm = planNodeArchive(metadata.images, 'linux/arm64/v8');
+    assert.deepEqual(arm.images.map((i) => i.image.name), [web.ref], 'tools has no arm64 build');
+    const amd = planNodeArchive(metadata.images, 'linux/amd64');
+    assert.deepEqual(amd.images.map((i) => i.image.name), [web.ref, tools.ref]);
+    const armManifest = web.platforms.find((p) => p.platform.startsWith('linux/arm64'))!.digest;
+    assert.ok(!amd.blobs.some((b) => b.digest === armManifest), 'no arm64 manifest in an amd64 archive');
+
+    let streamed = 0;
+    const archive = streamNodeArchive(reader, amd, (n) => (streamed += n));
+    const ctr = spawn('ctr', ['-a', containerd.socket, '-n', 'k8s.io', 'images', 'import', '-'], { stdio: ['pipe', 'pipe', 'pipe'] });
+    let stderr = '';
+    ctr.stderr.on('data', (s) => (stderr += s));
+    archive.pipe(ctr.stdin);
+    assert.equal(await new Promise((resolve) => ctr.on('close', resolve)), 0, stderr);
+    assert.equal(streamed, amd.bytes);
+    const listed = (await containerd.ctr(['images', 'ls'], { namespace: 'k8s.io' })).stdout;
+    assert.match(listed, new RegExp(`${web.ref.replace(/[.]/g, '\\.')}\\s+\\S+\\s+${web.digest}`), 'the index digest is kept');
+    assert.match(listed, new RegExp(`${tools.ref.replace(/[.]/g, '\\.')}\\s+\\S+\\s+${tools.digest}`));
   });
 
   test('a second create downloads nothing: the cache holds verified blobs', async () => {

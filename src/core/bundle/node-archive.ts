@@ -1,0 +1,108 @@
+/**
+ * An OCI layout tar for one node, streamed straight out of the bundle: only the
+ * images it asks for and only the blobs of the node's platform, each blob once,
+ * verified while it flows. Root indexes are kept byte for byte (so digests that
+ * users pin still resolve) even though they list platforms left out here.
+ * The stream is what `ctr images import -` or `podman load` read on the node.
+ */
+import { PassThrough, type Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import * as tar from 'tar-stream';
+import { VerifyingStream } from '../oci/digest.js';
+import { normalizePlatform, platformMatches, type Platform } from '../oci/platform.js';
+import type { Descriptor, ImageIndex } from '../oci/types.js';
+import {
+  ANNOTATION_CONTAINERD_NAME,
+  ANNOTATION_REF_NAME,
+  ANNOTATION_SOURCE,
+  OCI_INDEX_FILE,
+  OCI_LAYOUT_FILE,
+  blobPath,
+  type BundleImage,
+  type BundleBlobRef,
+} from './layout.js';
+import type { BundleReader } from './reader.js';
+
+export interface NodeArchivePlan {
+  platform: string;
+  images: Array<{ image: BundleImage; platform: BundleImage['platforms'][number] }>;
+  /** Blobs in the order they are written; each once. */
+  blobs: BundleBlobRef[];
+  /** Bytes of blob content the archive carries (what a progress bar counts). */
+  bytes: number;
+}
+
+function parse(platform: string): Platform {
+  const [os, architecture, variant] = platform.split('/');
+  return normalizePlatform({ os: os!, architecture: architecture!, variant });
+}
+
+/** Which images of the bundle a node of `platform` can run, and the blobs that takes. */
+export function planNodeArchive(images: BundleImage[], platform: string): NodeArchivePlan {
+  const wanted = parse(platform);
+  const chosen: NodeArchivePlan['images'] = [];
+  const blobs = new Map<string, BundleBlobRef>();
+  for (const image of images) {
+    const match = image.platforms.find((p) => platformMatches(wanted, parse(p.platform)));
+    if (!match) continue;
+    chosen.push({ image, platform: match });
+    for (const blob of [image.root, match.manifest, match.config, ...match.layers]) {
+      if (!blobs.has(blob.digest)) blobs.set(blob.digest, blob);
+    }
+  }
+  const list = [...blobs.values()];
+  return { platform, images: chosen, blobs: list, bytes: list.reduce((sum, b) => sum + b.size, 0) };
+}
+
+/** The index.json of a node archive: one entry per image, named as on the node. */
+export function nodeIndex(plan: NodeArchivePlan): ImageIndex {
+  return {
+    schemaVersion: 2,
+    mediaType: 'application/vnd.oci.image.index.v1+json',
+    manifests: plan.images.map(({ image }): Descriptor => ({
+      mediaType: image.root.mediaType,
+      digest: image.root.digest,
+      size: image.root.size,
+      annotations: {
+        [ANNOTATION_REF_NAME]: image.name,
+        [ANNOTATION_CONTAINERD_NAME]: image.name,
+        [ANNOTATION_SOURCE]: image.source,
+      },
+    })),
+  };
+}
+
+const EPOCH = new Date(0);
+
+/**
+ * Streams the archive. Bytes are read from the bundle only as fast as the
+ * consumer takes them (tar-stream honours backpressure), so memory stays
+ * bounded whatever the image sizes. `onBytes` counts blob bytes as they go out.
+ */
+export function streamNodeArchive(reader: BundleReader, plan: NodeArchivePlan, onBytes?: (n: number) => void): Readable {
+  const pack = tar.pack();
+  const out = new PassThrough({ highWaterMark: 1 << 20 });
+  const write = async (): Promise<void> => {
+    const add = async (name: string, content: Buffer) => {
+      const entry = pack.entry({ name, size: content.length, mode: 0o644, mtime: EPOCH });
+      const source = new PassThrough();
+      source.end(content);
+      await pipeline(source, entry);
+    };
+    await add(OCI_LAYOUT_FILE, Buffer.from(JSON.stringify({ imageLayoutVersion: '1.0.0' })));
+    for (const blob of plan.blobs) {
+      const located = reader.blobEntry(blob.digest);
+      if (!located || located.size !== blob.size) throw new Error(`bundle ${reader.path} lacks blob ${blob.digest}`);
+      const entry = pack.entry({ name: blobPath(blob.digest), size: blob.size, mode: 0o644, mtime: EPOCH });
+      await pipeline(reader.openEntry(located), new VerifyingStream(blob, `bundle blob ${blob.digest}`, onBytes), entry);
+    }
+    await add(OCI_INDEX_FILE, Buffer.from(JSON.stringify(nodeIndex(plan))));
+    pack.finalize();
+  };
+  write().catch((error: unknown) => {
+    pack.destroy(error as Error);
+    out.destroy(error as Error);
+  });
+  pipeline(pack, out).catch((error: unknown) => out.destroy(error as Error));
+  return out;
+}
