@@ -22,6 +22,9 @@ Exit codes:
   5    registry refused or required credentials
   6    digest or size mismatch; bundle failed verification
   7    bundle missing, unreadable or not a lading bundle
+  8    cluster unreachable or answered with an error
+  9    the cluster refused an action lading needs (RBAC, admission)
+  10   a node cannot take the bundle, or did not pass verification
   130  interrupted (Ctrl-C)
 
 Environment:
@@ -105,6 +108,41 @@ export function buildProgram(streams: Streams, env: NodeJS.ProcessEnv, setExit: 
     .option('--json', 'print the report as JSON')
     .addOption(new Option('--no-tui', 'no live progress line').env('LADING_NO_TUI'))
     .action(async (bundle: string, flags) => setExit(await runVerify(bundle, flags, streams, env)));
+
+  program
+    .command('install')
+    .description('Inject a bundle\'s images into every node\'s container runtime through the Kubernetes API, and prove it.')
+    .argument('<bundle>', 'bundle file written by lading create')
+    .addOption(new Option('--kubeconfig <file>', 'kubeconfig (default: KUBECONFIG, ~/.kube/config)').env('LADING_KUBECONFIG'))
+    .addOption(new Option('--context <name>', 'kubeconfig context').env('LADING_CONTEXT'))
+    .addOption(new Option('--nodes <selector>', 'only nodes matching this label selector').env('LADING_NODES'))
+    .addOption(new Option('--namespace <name>', 'namespace for lading\'s short-lived agent pods').env('LADING_NAMESPACE').default('lading-system'))
+    .option('-y, --yes', 'do not ask before changing nodes (needed without a terminal)')
+    .addOption(new Option('--agent-image <image>', 'image already on the nodes for agent pods (default: the sandbox image)').env('LADING_AGENT_IMAGE'))
+    .addOption(new Option('--containerd-socket <path>', 'containerd socket on the nodes (default: detected)').env('LADING_CONTAINERD_SOCKET'))
+    .addOption(new Option('--ctr <path>', 'ctr binary on the nodes (default: detected)').env('LADING_CTR'))
+    .addOption(new Option('--concurrency <n>', 'nodes worked on at once').env('LADING_NODE_CONCURRENCY').default('2'))
+    .option('--json', 'print the report as JSON (needs --yes)')
+    .addOption(new Option('--no-tui', 'plain line output even on a terminal').env('LADING_NO_TUI'))
+    .addHelpText(
+      'after',
+      `
+What it does:
+  1. verifies the bundle (every blob) before touching the cluster
+  2. preflight, changing nothing: API version, nodes (platform, runtime, readiness), permissions
+  3. shows the plan and asks (or --yes)
+  4. per node: a short-lived privileged agent pod in --namespace using an image the node already has
+     (imagePullPolicy: Never), the node's containerd found, the images it lacks streamed through the
+     API server (exec, bounded memory) into ctr import, then checked by digest and by starting a pod
+  5. agent pods are removed at the end, on failure and on Ctrl-C
+
+Permissions needed: list nodes; get/create/patch namespaces; create/get/delete/deletecollection pods,
+create pods/exec, list events in --namespace. The namespace is labelled for privileged pods (PodSecurity).`,
+    )
+    .action(async (bundle: string, flags) => {
+      const { runInstall } = await import('./commands/install.js');
+      setExit(await runInstall(bundle, flags, streams, env));
+    });
 
   return program;
 }

@@ -10,20 +10,25 @@ import type { ProgressHub } from '../core/progress.js';
 import type { CreateSummary } from '../core/bundle/summary.js';
 import type { CreateContext } from '../core/tasks/create-tasks.js';
 import type { OutputMode, Streams } from './output.js';
+import type { TaskStore } from '../ui/store.js';
 
-export type BuildTasks = (renderer: any, rendererOptions: unknown, outputIntervalMs: number) => Listr<CreateContext, any, any>;
+export type BuildTasks<Ctx> = (renderer: any, rendererOptions: unknown, outputIntervalMs: number) => Listr<Ctx, any, any>;
 
-export async function runCreateView(
+/**
+ * Runs the tasks and returns their context. `beforeUnmount` may put a final
+ * state (a summary) into the store so the last frame shows it.
+ */
+export async function runTasksView<Ctx>(
   mode: OutputMode,
   streams: Streams,
   progress: ProgressHub,
-  build: BuildTasks,
-  _signal: AbortSignal,
-): Promise<CreateSummary> {
-  if (mode === 'json') return summaryOf(await build('silent', {}, 0).run());
-  if (mode === 'plain') return summaryOf(await build('simple', { timestamp: undefined }, 5_000).run());
+  build: BuildTasks<Ctx>,
+  beforeUnmount?: (store: TaskStore, ctx: Ctx) => void,
+): Promise<Ctx> {
+  if (mode === 'json') return build('silent', {}, 0).run();
+  if (mode === 'plain') return build('simple', { timestamp: undefined }, 5_000).run();
 
-  // Ink, React and yoga load only for the live view: plain and JSON runs stay small (about 40 MiB less RSS).
+  // Ink, React and yoga load only for the live view: plain and JSON runs stay small (about 15 MiB less RSS).
   const [{ StoreRenderer }, { createTaskStore }, { renderCreate }] = await Promise.all([
     import('../ui/listr-renderer.js'),
     import('../ui/store.js'),
@@ -34,16 +39,21 @@ export async function runCreateView(
   const app = renderCreate({ store, stdout: streams.stdout, stdin: streams.stdin, stderr: streams.stderr });
   try {
     const ctx = await build(StoreRenderer, { store }, 0).run();
-    const summary = summaryOf(ctx);
-    store.setSummary(summary);
-    return summary;
+    beforeUnmount?.(store, ctx);
+    return ctx;
   } finally {
     detach();
+    store.flush();
     // Let Ink paint the final frame, then give the terminal back before anything else prints.
     await new Promise((r) => setTimeout(r, 50));
     app.unmount();
     await app.waitUntilExit().catch(() => undefined);
   }
+}
+
+export async function runCreateView(mode: OutputMode, streams: Streams, progress: ProgressHub, build: BuildTasks<CreateContext>): Promise<CreateSummary> {
+  const ctx = await runTasksView(mode, streams, progress, build, (store, done) => store.setSummary(summaryOf(done)));
+  return summaryOf(ctx);
 }
 
 function summaryOf(ctx: CreateContext): CreateSummary {

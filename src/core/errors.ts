@@ -22,6 +22,12 @@ export const ExitCode = {
   integrity: 6,
   /** A bundle file is missing, unreadable or not a lading bundle. */
   bundle: 7,
+  /** The cluster could not be reached, or answered with an error. */
+  cluster: 8,
+  /** The cluster refused an action lading needs (RBAC, admission). */
+  permission: 9,
+  /** A node cannot take the bundle (platform, disk, runtime) or did not do what was asked. */
+  node: 10,
   /** Interrupted by the operator (Ctrl-C). */
   interrupted: 130,
 } as const;

@@ -1,4 +1,4 @@
-# shellcheck shell=bash
+# shellcheck shell=bash disable=SC2034
 # Shared settings and helpers of the lading test cluster (sourced by build, up, down, e2e).
 #
 # Everything a running cluster owns lives below ONE state directory ($LADING_CLUSTER_STATE); the binaries
@@ -128,6 +128,31 @@ wait_for() {
     fi
     sleep 0.5
   done
+}
+
+# wait_for_component NAME SECONDS DESCRIPTION COMMAND...: like wait_for, but gives up as soon as the
+# component's process is gone.
+wait_for_component() {
+  local name=$1 timeout=$2 what=$3
+  shift 3
+  local deadline=$((SECONDS + timeout))
+  until "$@" >/dev/null 2>&1; do
+    if ! component_pid "$name" >/dev/null; then
+      log "$name exited (see $STATE/logs/$name.log)"
+      return 1
+    fi
+    if ((SECONDS >= deadline)); then
+      log "timed out after ${timeout}s waiting for $what"
+      return 1
+    fi
+    sleep 0.5
+  done
+}
+
+# All TCP ports the cluster listens on (loopback).
+cluster_ports() {
+  echo "$ETCD_CLIENT_PORT $ETCD_PEER_PORT $ETCD_METRICS_PORT $APISERVER_PORT $CONTROLLER_MANAGER_PORT" \
+    "$SCHEDULER_PORT $KUBELET_PORT $KUBELET_HEALTHZ_PORT"
 }
 
 # curl against the API server with the admin identity

@@ -98,11 +98,12 @@ describe('streams through the API server', () => {
     }
     stdin.end(); // client-node sends the v5 CLOSE for stdin: the command sees EOF
 
+    let timer: NodeJS.Timeout | undefined;
     const status = await Promise.race([
       statusPromise,
       closed.then(() => sleep(100)).then(() => undefined),
-      sleep(180_000).then(() => undefined),
-    ]);
+      new Promise<undefined>((r) => (timer = setTimeout(() => r(undefined), 180_000))),
+    ]).finally(() => clearTimeout(timer));
     assert.ok(status, `no exec status (stderr: ${stderr.text()})`);
     assert.equal(status.status, 'Success', `exec failed: ${JSON.stringify(status)} stderr: ${stderr.text()}`);
     const [remoteHash, remoteCount] = stdout.text().trim().split(' ');

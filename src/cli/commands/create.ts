@@ -103,7 +103,6 @@ export async function runCreate(specPath: string, flags: CreateFlags, streams: S
   try {
     const summary: CreateSummary = await runCreateView(mode, streams, progress, (renderer, rendererOptions, outputIntervalMs) =>
       buildCreateTasks(job, { renderer, rendererOptions, concurrency, outputIntervalMs, progress }),
-      interrupt.signal,
     );
     if (mode === 'json') writeJson(streams.stdout, { ok: true, summary });
     else if (mode === 'plain') streams.stdout.write(createSummaryLines(summary).join('\n') + '\n');

@@ -1,0 +1,115 @@
+/**
+ * `lading install BUNDLE`: verify, preflight, show the plan, ask (unless
+ * --yes), then inject into every node and prove it. Agents are removed on
+ * success, failure and Ctrl-C alike.
+ */
+import { createInterface } from 'node:readline/promises';
+import { AbortError, ExitCode } from '../../core/errors.js';
+import { ProgressHub, formatBytes } from '../../core/progress.js';
+import { connectCluster } from '../../core/cluster/kube.js';
+import { InstallJob, type InstallReport, type NodePlan } from '../../core/install/install-job.js';
+import { buildInstallTasks, buildPreflightTasks } from '../../core/tasks/install-tasks.js';
+import { onInterrupt } from '../interrupt.js';
+import { pickOutputMode, writeJson, type Streams } from '../output.js';
+import { runTasksView } from '../views.js';
+
+export interface InstallFlags {
+  kubeconfig?: string;
+  context?: string;
+  nodes?: string;
+  namespace: string;
+  yes?: boolean;
+  json?: boolean;
+  tui?: boolean;
+  agentImage?: string;
+  containerdSocket?: string;
+  ctr?: string;
+  concurrency: string;
+}
+
+export function planLines(plans: NodePlan[]): string[] {
+  const lines = ['Plan:'];
+  for (const plan of plans) {
+    const present = new Set(plan.alreadyPresent);
+    const toInject = plan.archive.images.filter(({ image }) => !present.has(image.name));
+    const bytes = toInject.reduce((sum, { platform }) => sum + platform.config.size + platform.layers.reduce((a, l) => a + l.size, 0), 0);
+    lines.push(
+      `  ${plan.facts.name}  ${plan.facts.platform}  ${plan.facts.runtimeVersion}${plan.facts.distribution !== 'kubernetes' ? ` (${plan.facts.distribution})` : ''}: ` +
+        `inject ${toInject.length} image${toInject.length === 1 ? '' : 's'} (up to ${formatBytes(bytes)})` +
+        `${present.size ? `, ${present.size} already present` : ''}; no runtime configuration is changed`,
+    );
+  }
+  return lines;
+}
+
+export function reportLines(report: InstallReport): string[] {
+  const lines = [`${report.ok ? 'OK' : 'FAILED'}  ${report.cluster.server} (${report.cluster.version})`];
+  for (const node of report.nodes) {
+    lines.push(`  ${node.node}  ${node.platform}  ${node.runtime}`);
+    if (node.error) lines.push(`    ✖ ${node.error}`);
+    for (const image of node.images) {
+      const mark = image.outcome === 'injected' || image.outcome === 'present' ? '✔' : '✖';
+      lines.push(`    ${mark} ${image.outcome.padEnd(12)} ${image.name}${image.detail ? `  (${image.detail})` : ''}`);
+    }
+    if (node.smoke) lines.push(`    ${node.smoke.ok ? '✔' : '✖'} pod from ${node.smoke.image}: ${node.smoke.detail}`);
+  }
+  return lines;
+}
+
+async function confirm(streams: Streams, question: string): Promise<boolean> {
+  const rl = createInterface({ input: streams.stdin, output: streams.stderr });
+  try {
+    const answer = await rl.question(`${question} [y/N] `);
+    return /^y(es)?$/i.test(answer.trim());
+  } finally {
+    rl.close();
+  }
+}
+
+export async function runInstall(bundle: string, flags: InstallFlags, streams: Streams, env: NodeJS.ProcessEnv): Promise<number> {
+  const concurrency = Number(flags.concurrency);
+  if (!Number.isInteger(concurrency) || concurrency < 1 || concurrency > 32) {
+    throw new AbortError(`--concurrency must be a whole number from 1 to 32, got "${flags.concurrency}"`, { exitCode: ExitCode.usage });
+  }
+  const mode = pickOutputMode(flags, streams, env);
+  if (!flags.yes && (mode === 'json' || !streams.stdin.isTTY)) {
+    throw new AbortError('install changes nodes and needs confirmation, but there is no terminal to ask on', {
+      exitCode: ExitCode.usage,
+      hint: 'Pass --yes for unattended runs.',
+    });
+  }
+  const conn = connectCluster({ ...(flags.kubeconfig ? { kubeconfig: flags.kubeconfig } : {}), ...(flags.context ? { context: flags.context } : {}) });
+  const interrupt = onInterrupt();
+  const progress = new ProgressHub();
+  const job = new InstallJob({
+    bundle,
+    conn,
+    namespace: flags.namespace,
+    ...(flags.nodes ? { nodeSelector: flags.nodes } : {}),
+    ...(flags.agentImage ? { agentImage: flags.agentImage } : {}),
+    ...(flags.containerdSocket ? { containerdSocket: flags.containerdSocket } : {}),
+    ...(flags.ctr ? { ctr: flags.ctr } : {}),
+    progress,
+    signal: interrupt.signal,
+  });
+  let touched = false;
+  try {
+    await runTasksView(mode, streams, progress, (renderer, rendererOptions) => buildPreflightTasks(job, { renderer, rendererOptions, concurrency }));
+    if (mode !== 'json') streams.stdout.write(planLines(job.nodes).join('\n') + '\n');
+    if (!flags.yes && !(await confirm(streams, `Install on ${job.nodes.length} node(s)?`))) {
+      streams.stderr.write('Nothing was changed.\n');
+      return ExitCode.ok;
+    }
+    touched = true;
+    await runTasksView(mode, streams, progress, (renderer, rendererOptions) => buildInstallTasks(job, { renderer, rendererOptions, concurrency }));
+    const report = job.report();
+    if (mode === 'json') writeJson(streams.stdout, report);
+    else streams.stdout.write(reportLines(report).join('\n') + '\n');
+    return report.ok ? ExitCode.ok : ExitCode.node;
+  } catch (error) {
+    throw interrupt.signal.aborted ? interrupt.signal.reason : error;
+  } finally {
+    if (touched) await job.cleanup();
+    interrupt.dispose();
+  }
+}

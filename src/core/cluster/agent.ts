@@ -1,0 +1,212 @@
+/**
+ * Node agents: a short-lived pod per node that reaches the host's own tools
+ * without pulling anything. It runs an image the node already has (the
+ * sandbox image by default) with `imagePullPolicy: Never`, pinned with
+ * `nodeName`, tolerating every taint, privileged, with the host's / at /host.
+ * Commands run on the host through the host's own dynamic loader and chroot,
+ * so no binary of ours is needed on the node.
+ */
+import type * as k8s from '@kubernetes/client-node';
+import { AbortError, ExitCode } from '../errors.js';
+import { sleep } from '../oci/retry.js';
+import { execInPod, type ExecResult } from './exec.js';
+import { api, type ClusterConnection } from './kube.js';
+
+export const AGENT_LABEL = 'app.kubernetes.io/name';
+export const AGENT_LABEL_VALUE = 'lading-agent';
+export const NODE_LABEL = 'lading.dev/node';
+const CONTAINER = 'agent';
+
+export interface NodeAgent {
+  node: string;
+  namespace: string;
+  pod: string;
+  image: string;
+  /** Runs a shell script on the host (chrooted into its /), streaming stdin if given. */
+  hostExec(script: string, options?: { stdin?: import('node:stream').Readable; signal?: AbortSignal }): Promise<ExecResult>;
+}
+
+/** The image an agent can use on a node: the sandbox (pause) image, else the smallest present image. */
+export function pickAgentImage(node: k8s.V1Node): string | undefined {
+  const images = node.status?.images ?? [];
+  const named = images.flatMap((i) => (i.names ?? []).filter((n) => !n.includes('@sha256:')).map((name) => ({ name, size: i.sizeBytes ?? 0 })));
+  const pause = named.filter((i) => /\/pause:|^pause:/.test(i.name)).sort((a, b) => a.size - b.size)[0];
+  return pause?.name;
+}
+
+function agentPod(namespace: string, node: string, image: string): k8s.V1Pod {
+  return {
+    apiVersion: 'v1',
+    kind: 'Pod',
+    metadata: {
+      generateName: `lading-agent-`,
+      namespace,
+      labels: { [AGENT_LABEL]: AGENT_LABEL_VALUE, 'app.kubernetes.io/managed-by': 'lading', [NODE_LABEL]: node.slice(0, 63) },
+    },
+    spec: {
+      nodeName: node,
+      restartPolicy: 'Never',
+      tolerations: [{ operator: 'Exists' }],
+      automountServiceAccountToken: false,
+      enableServiceLinks: false,
+      terminationGracePeriodSeconds: 1,
+      hostPID: false,
+      containers: [
+        {
+          name: CONTAINER,
+          image,
+          imagePullPolicy: 'Never',
+          securityContext: { privileged: true },
+          volumeMounts: [{ name: 'host', mountPath: '/host' }],
+        },
+      ],
+      volumes: [{ name: 'host', hostPath: { path: '/', type: 'Directory' } }],
+    },
+  };
+}
+
+/** Where a host's dynamic loader may be, real files first (absolute symlinks do not resolve under /host). */
+const LOADERS: Record<string, string[]> = {
+  amd64: [
+    '/host/lib/x86_64-linux-gnu/ld-linux-x86-64.so.2',
+    '/host/usr/lib/x86_64-linux-gnu/ld-linux-x86-64.so.2',
+    '/host/usr/lib64/ld-linux-x86-64.so.2',
+    '/host/lib64/ld-linux-x86-64.so.2',
+    '/host/lib/ld-musl-x86_64.so.1',
+  ],
+  arm64: [
+    '/host/lib/aarch64-linux-gnu/ld-linux-aarch64.so.1',
+    '/host/usr/lib/aarch64-linux-gnu/ld-linux-aarch64.so.1',
+    '/host/usr/lib64/ld-linux-aarch64.so.1',
+    '/host/lib/ld-linux-aarch64.so.1',
+    '/host/lib/ld-musl-aarch64.so.1',
+  ],
+};
+const LIBRARY_PATHS: Record<string, string> = {
+  amd64: '/host/lib/x86_64-linux-gnu:/host/usr/lib/x86_64-linux-gnu:/host/usr/lib64:/host/lib64:/host/lib:/host/usr/lib',
+  arm64: '/host/lib/aarch64-linux-gnu:/host/usr/lib/aarch64-linux-gnu:/host/usr/lib64:/host/lib64:/host/lib:/host/usr/lib',
+};
+const CHROOTS = ['/host/usr/sbin/chroot', '/host/usr/bin/chroot', '/host/sbin/chroot', '/host/bin/chroot'];
+
+export interface StartAgentOptions {
+  namespace: string;
+  node: k8s.V1Node;
+  /** Overrides the image picked from the node's images. */
+  image?: string;
+  timeoutMs?: number;
+  signal?: AbortSignal;
+}
+
+export async function startAgent(conn: ClusterConnection, options: StartAgentOptions): Promise<NodeAgent> {
+  const node = options.node.metadata!.name!;
+  const arch = options.node.status?.nodeInfo?.architecture ?? 'amd64';
+  const image = options.image ?? pickAgentImage(options.node);
+  if (!image) {
+    throw new AbortError(`node ${node}: no image on it that an agent pod could run (no sandbox/pause image in its status)`, {
+      exitCode: ExitCode.node,
+      hint: 'Pass --agent-image with an image the node already has.',
+    });
+  }
+  if (!LOADERS[arch]) {
+    throw new AbortError(`node ${node}: architecture ${arch} is not supported for node agents`, { exitCode: ExitCode.node });
+  }
+  const created = await api(`create agent pod on node ${node}`, () =>
+    conn.core.createNamespacedPod({ namespace: options.namespace, body: agentPod(options.namespace, node, image) }),
+  );
+  const pod = created.metadata!.name!;
+  try {
+    await waitForRunning(conn, options.namespace, pod, node, options.timeoutMs ?? 90_000, options.signal);
+    const prefix = await findHostPrefix(conn, options.namespace, pod, node, arch, options.signal);
+    return {
+      node,
+      namespace: options.namespace,
+      pod,
+      image,
+      hostExec: (script, execOptions = {}) =>
+        execInPod(conn.kc, {
+          namespace: options.namespace,
+          pod,
+          container: CONTAINER,
+          command: [...prefix, '/bin/sh', '-c', script],
+          ...(execOptions.stdin ? { stdin: execOptions.stdin } : {}),
+          ...((execOptions.signal ?? options.signal) ? { signal: (execOptions.signal ?? options.signal)! } : {}),
+        }),
+    };
+  } catch (error) {
+    await removeAgent(conn, options.namespace, pod);
+    throw error;
+  }
+}
+
+export async function removeAgent(conn: ClusterConnection, namespace: string, pod: string): Promise<void> {
+  try {
+    await conn.core.deleteNamespacedPod({ namespace, name: pod, gracePeriodSeconds: 0 });
+  } catch {
+    // Already gone, or the cluster is unreachable: removeAgents() at the end sweeps by label.
+  }
+}
+
+/** Deletes every agent pod lading left in its namespace (by label), e.g. after Ctrl-C. */
+export async function removeAgents(conn: ClusterConnection, namespace: string): Promise<void> {
+  await conn.core
+    .deleteCollectionNamespacedPod({ namespace, labelSelector: `${AGENT_LABEL}=${AGENT_LABEL_VALUE}`, gracePeriodSeconds: 0 })
+    .catch(() => undefined);
+}
+
+async function podEvents(conn: ClusterConnection, namespace: string, pod: string): Promise<string> {
+  try {
+    const events = await conn.core.listNamespacedEvent({ namespace, fieldSelector: `involvedObject.name=${pod}` });
+    return events.items
+      .slice(-5)
+      .map((e) => `${e.reason}: ${e.message}`)
+      .join('; ');
+  } catch {
+    return '';
+  }
+}
+
+async function waitForRunning(conn: ClusterConnection, namespace: string, pod: string, node: string, timeoutMs: number, signal?: AbortSignal): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    if (signal?.aborted) throw signal.reason;
+    const current = await api(`read agent pod ${pod}`, () => conn.core.readNamespacedPod({ namespace, name: pod }));
+    if (current.status?.phase === 'Running') return;
+    const waiting = current.status?.containerStatuses?.[0]?.state?.waiting;
+    const stuck = waiting && /ErrImageNeverPull|ImagePullBackOff|ErrImagePull|CreateContainerConfigError|CreateContainerError|InvalidImageName/.test(waiting.reason ?? '');
+    if (current.status?.phase === 'Failed' || current.status?.phase === 'Succeeded' || stuck || Date.now() > deadline) {
+      const events = await podEvents(conn, namespace, pod);
+      const state = waiting ? `${waiting.reason}: ${waiting.message ?? ''}` : `phase ${current.status?.phase ?? 'unknown'}`;
+      throw new AbortError(`node ${node}: agent pod ${pod} did not start (${state.trim()})${events ? `; events: ${events}` : ''}`, {
+        exitCode: ExitCode.node,
+        hint: 'Check that the node is Ready and that lading\'s namespace allows privileged pods; --agent-image picks another image.',
+      });
+    }
+    await sleep(500, signal);
+  }
+}
+
+/** Finds the loader + chroot pair that runs the host's /bin/sh from inside the agent. */
+async function findHostPrefix(conn: ClusterConnection, namespace: string, pod: string, node: string, arch: string, signal?: AbortSignal): Promise<string[]> {
+  const tried: string[] = [];
+  for (const loader of LOADERS[arch]!) {
+    for (const chroot of CHROOTS) {
+      const prefix = [loader, '--library-path', LIBRARY_PATHS[arch]!, chroot, '/host'];
+      const result = await execInPod(conn.kc, {
+        namespace,
+        pod,
+        container: CONTAINER,
+        command: [...prefix, '/bin/sh', '-c', 'echo lading-host-ok'],
+        ...(signal ? { signal } : {}),
+      }).catch((error: unknown) => ({ exitCode: -1, message: (error as Error).message, stdout: '', stderr: '' }));
+      if (result.exitCode === 0 && result.stdout.includes('lading-host-ok')) return prefix;
+      tried.push(`${loader} + ${chroot}`);
+      // A missing loader fails for every chroot: skip to the next loader.
+      const said = `${result.message} ${result.stderr}`;
+      if (/no such file|not found|exec format/i.test(said) && said.includes(loader)) break;
+    }
+  }
+  throw new AbortError(`node ${node}: could not run the host's shell from the agent pod (tried ${tried.length} loader/chroot paths)`, {
+    exitCode: ExitCode.node,
+    hint: 'The host needs /bin/sh and chroot; report the node\'s OS if this is a common distribution.',
+  });
+}

@@ -1,0 +1,147 @@
+/**
+ * What lading needs to know before it touches a cluster, read without
+ * changing anything: the server version, each node's platform, runtime,
+ * readiness and taints, and whether this identity may do what install does
+ * (SelfSubjectAccessReview, so a refusal names the verb and resource).
+ */
+import * as k8s from '@kubernetes/client-node';
+import { AbortError, ExitCode } from '../errors.js';
+import { formatPlatform, normalizePlatform } from '../oci/platform.js';
+import { api, type ClusterConnection } from './kube.js';
+
+export interface NodeFacts {
+  name: string;
+  /** Canonical platform, e.g. linux/amd64 or linux/arm64/v8. */
+  platform: string;
+  kernel: string;
+  osImage: string;
+  /** e.g. containerd://2.1.4 */
+  runtimeVersion: string;
+  runtime: 'containerd' | 'cri-o' | 'unknown';
+  kubeletVersion: string;
+  distribution: 'k3s' | 'rke2' | 'kubernetes';
+  ready: boolean;
+  taints: string[];
+  /** Image names the node reports (tags and name@digest forms). */
+  images: Set<string>;
+  node: k8s.V1Node;
+}
+
+export function describeNode(node: k8s.V1Node): NodeFacts {
+  const info = node.status?.nodeInfo;
+  const runtimeVersion = info?.containerRuntimeVersion ?? '';
+  const kubeletVersion = info?.kubeletVersion ?? '';
+  return {
+    name: node.metadata?.name ?? '?',
+    platform: formatPlatform(normalizePlatform({ os: info?.operatingSystem ?? 'linux', architecture: info?.architecture ?? 'amd64' })),
+    kernel: info?.kernelVersion ?? '',
+    osImage: info?.osImage ?? '',
+    runtimeVersion,
+    runtime: runtimeVersion.startsWith('containerd://') ? 'containerd' : runtimeVersion.startsWith('cri-o://') ? 'cri-o' : 'unknown',
+    kubeletVersion,
+    distribution: /\+k3s/.test(kubeletVersion) ? 'k3s' : /\+rke2/.test(kubeletVersion) ? 'rke2' : 'kubernetes',
+    ready: node.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True') ?? false,
+    taints: (node.spec?.taints ?? []).map((t) => `${t.key}${t.value ? `=${t.value}` : ''}:${t.effect}`),
+    images: new Set((node.status?.images ?? []).flatMap((i) => i.names ?? [])),
+    node,
+  };
+}
+
+export interface Permission {
+  verb: string;
+  resource: string;
+  subresource?: string;
+  namespace?: string;
+  group?: string;
+}
+
+/** What `lading install` does with the API, checked before it does anything. */
+export function installPermissions(namespace: string): Permission[] {
+  return [
+    { verb: 'list', resource: 'nodes' },
+    { verb: 'get', resource: 'namespaces' },
+    { verb: 'create', resource: 'namespaces' },
+    { verb: 'patch', resource: 'namespaces' },
+    { verb: 'create', resource: 'pods', namespace },
+    { verb: 'get', resource: 'pods', namespace },
+    { verb: 'delete', resource: 'pods', namespace },
+    { verb: 'deletecollection', resource: 'pods', namespace },
+    { verb: 'create', resource: 'pods', subresource: 'exec', namespace },
+    { verb: 'list', resource: 'events', namespace },
+  ];
+}
+
+export async function checkPermissions(conn: ClusterConnection, permissions: Permission[]): Promise<void> {
+  const refused: string[] = [];
+  await Promise.all(
+    permissions.map(async (p) => {
+      const review = await api('check permissions (SelfSubjectAccessReview)', () =>
+        conn.authz.createSelfSubjectAccessReview({
+          body: {
+            apiVersion: 'authorization.k8s.io/v1',
+            kind: 'SelfSubjectAccessReview',
+            spec: { resourceAttributes: { verb: p.verb, resource: p.resource, subresource: p.subresource, namespace: p.namespace, group: p.group ?? '' } },
+          },
+        }),
+      );
+      if (!review.status?.allowed) {
+        refused.push(`${p.verb} ${p.resource}${p.subresource ? `/${p.subresource}` : ''}${p.namespace ? ` in namespace ${p.namespace}` : ''}`);
+      }
+    }),
+  );
+  if (refused.length) {
+    throw new AbortError(`the cluster does not allow this identity to: ${refused.sort().join('; ')}`, {
+      exitCode: ExitCode.permission,
+      hint: 'Use a kubeconfig with these rights (cluster-admin has them), or have an administrator grant them.',
+    });
+  }
+}
+
+export async function clusterVersion(conn: ClusterConnection): Promise<string> {
+  const info = await api(`reach the API server at ${conn.server}`, () => conn.version.getCode());
+  return info.gitVersion;
+}
+
+export async function listNodes(conn: ClusterConnection, selector?: string): Promise<NodeFacts[]> {
+  const list = await api('list nodes', () => conn.core.listNode(selector ? { labelSelector: selector } : {}));
+  if (list.items.length === 0) {
+    throw new AbortError(selector ? `no node matches --nodes ${selector}` : 'the cluster has no nodes', {
+      exitCode: ExitCode.node,
+      hint: selector ? 'Check the label selector (kubectl get nodes --show-labels).' : undefined,
+    });
+  }
+  return list.items.map(describeNode);
+}
+
+/** PodSecurity labels lading's namespace carries so its privileged agents are admitted. */
+export const NAMESPACE_LABELS = {
+  'pod-security.kubernetes.io/enforce': 'privileged',
+  'pod-security.kubernetes.io/audit': 'privileged',
+  'pod-security.kubernetes.io/warn': 'privileged',
+  'app.kubernetes.io/managed-by': 'lading',
+};
+
+export async function ensureNamespace(conn: ClusterConnection, namespace: string): Promise<void> {
+  let existing: k8s.V1Namespace | undefined;
+  try {
+    existing = await conn.core.readNamespace({ name: namespace });
+  } catch (error) {
+    if ((error as { code?: number }).code !== 404) {
+      await api(`read namespace ${namespace}`, () => Promise.reject(error));
+    }
+  }
+  if (!existing) {
+    await api(`create namespace ${namespace}`, () =>
+      conn.core.createNamespace({ body: { metadata: { name: namespace, labels: NAMESPACE_LABELS } } }),
+    );
+    return;
+  }
+  const labels = existing.metadata?.labels ?? {};
+  if (Object.entries(NAMESPACE_LABELS).every(([k, v]) => labels[k] === v)) return;
+  await api(`label namespace ${namespace} for privileged pods`, () =>
+    conn.core.patchNamespace(
+      { name: namespace, body: { metadata: { labels: NAMESPACE_LABELS } } },
+      k8s.setHeaderOptions('Content-Type', k8s.PatchStrategy.MergePatch),
+    ),
+  );
+}

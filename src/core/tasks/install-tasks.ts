@@ -1,0 +1,87 @@
+/**
+ * The listr2 task graphs for `lading install`: first what changes nothing
+ * (bundle verification, cluster preflight), then, once the operator agreed
+ * to the plan, the work on the nodes: one row per node, in parallel up to a
+ * bound; a failing node does not stop the others.
+ */
+import { Listr, type ListrRendererValue } from 'listr2';
+import { formatBytes } from '../progress.js';
+import { VERIFY_PROGRESS_KEY, type InstallJob } from '../install/install-job.js';
+
+export interface InstallContext {
+  nodesFailed?: number;
+}
+
+export interface InstallTaskOptions<R extends ListrRendererValue> {
+  renderer: R;
+  rendererOptions?: unknown;
+  concurrency: number;
+}
+
+const common = (options: InstallTaskOptions<ListrRendererValue>) => ({
+  renderer: options.renderer as any,
+  rendererOptions: options.rendererOptions as any,
+  fallbackRenderer: 'simple' as const,
+  fallbackRendererCondition: () => false,
+  registerSignalListeners: false,
+  collectErrors: false as const,
+});
+
+export function buildPreflightTasks<R extends ListrRendererValue>(job: InstallJob, options: InstallTaskOptions<R>): Listr<InstallContext, any, any> {
+  return new Listr<InstallContext, any, any>(
+    [
+      {
+        title: 'Verify bundle',
+        rendererOptions: { progressKey: VERIFY_PROGRESS_KEY },
+        task: async (_ctx, task) => {
+          const metadata = await job.verifyBundle();
+          task.title = `Verify bundle  ${metadata.name} ${metadata.version}: ${metadata.images.length} images, every blob hashed`;
+        },
+      },
+      {
+        title: 'Preflight (changes nothing)',
+        task: async (_ctx, task) => {
+          const plans = await job.preflight();
+          task.title = `Preflight  ${job.report().cluster.version}, ${plans.length} node${plans.length === 1 ? '' : 's'} ready, permissions granted`;
+        },
+      },
+    ],
+    { ...common(options), exitOnError: true },
+  );
+}
+
+export function buildInstallTasks<R extends ListrRendererValue>(job: InstallJob, options: InstallTaskOptions<R>): Listr<InstallContext, any, any> {
+  return new Listr<InstallContext, any, any>(
+    [
+      {
+        title: 'Prepare lading\'s namespace',
+        task: () => job.prepareNamespace(),
+      },
+      {
+        title: `Install on ${job.nodes.length} node${job.nodes.length === 1 ? '' : 's'}`,
+        task: (_ctx, parent) =>
+          parent.newListr(
+            job.nodes.map((plan) => ({
+              title: `${plan.facts.name}  ${plan.facts.platform}`,
+              rendererOptions: { progressKey: `node:${plan.facts.name}` },
+              task: async (ctx: InstallContext, task) => {
+                try {
+                  const report = await job.installNode(plan, (stage) => (task.output = stage));
+                  const injected = report.images.filter((i) => i.outcome === 'injected').length;
+                  const present = report.images.filter((i) => i.outcome === 'present').length;
+                  const bad = report.images.length - injected - present;
+                  task.title = `${plan.facts.name}  ${injected} injected (${formatBytes(report.injectedBytes)}), ${present} already there${bad ? `, ${bad} MISSING` : ''}; pod ${report.smoke?.ok ? 'started' : `failed: ${report.smoke?.detail}`}`;
+                  if (bad || !report.smoke?.ok) throw new Error(`${plan.facts.name}: verification failed`);
+                } catch (error) {
+                  ctx.nodesFailed = (ctx.nodesFailed ?? 0) + 1;
+                  throw error;
+                }
+              },
+            })),
+            { concurrent: options.concurrency, exitOnError: false },
+          ),
+      },
+    ],
+    { ...common(options), exitOnError: false },
+  );
+}

@@ -1,0 +1,119 @@
+/**
+ * lading install on the real offline cluster: create a bundle from a local
+ * registry, stop the registry, install with --yes, then pods using the
+ * injected images (by tag and by the source digest) start while no registry
+ * exists anywhere; a second install is a no-op.
+ */
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { after, before, describe, it } from 'node:test';
+import { connect, createNamespace, deleteNamespace, podSpec, waitForPodRunning, type TestCluster } from './helpers/cluster.js';
+import { startRegistry } from '../support/registry.js';
+import { pushImage, type PushedImage } from '../support/images.js';
+import { requireTool } from '../support/tools.js';
+import { runLading, specText } from '../support/lading.js';
+
+const run = promisify(execFile);
+
+describe('lading install on the offline test cluster', () => {
+  let c: TestCluster;
+  let work: string;
+  let bundle: string;
+  let app: PushedImage;
+  let ns: string | undefined;
+
+  before(async () => {
+    c = await connect();
+    const gcc = requireTool('gcc', 'install it with `apt-get install gcc libc6-dev`');
+    work = await mkdtemp(join(tmpdir(), 'lading-e2e-install-'));
+    // A tiny static program that waits for a signal: a runnable image with no base and no registry behind it.
+    await writeFile(join(work, 'app.c'), '#include <unistd.h>\nint main(void) { for (;;) pause(); }\n');
+    await run(gcc, ['-static', '-Os', '-o', join(work, 'app'), join(work, 'app.c')]);
+    const binary = await readFile(join(work, 'app'));
+    const registry = await startRegistry();
+    try {
+      app = await pushImage(registry, {
+        repository: 'e2e/app',
+        tag: '1.0',
+        platforms: ['linux/amd64', 'linux/arm64'],
+        layers: [{ files: { app: { content: binary, mode: 0o755 } } }, { randomBytes: 8 << 20, seed: 'e2e-install' }],
+        config: { Entrypoint: ['/app'] },
+      });
+      const spec = join(work, 'lading.yaml');
+      await writeFile(spec, specText([app.ref], ['linux/amd64', 'linux/arm64']));
+      bundle = join(work, 'e2e.lading.tar');
+      const created = await runLading(['create', spec, '-o', bundle], { env: { LADING_CACHE_DIR: join(work, 'cache') } });
+      assert.equal(created.code, 0, created.stderr);
+    } finally {
+      // From here on there is no registry anywhere.
+      await registry.stop();
+    }
+    ns = await createNamespace(c, 'install');
+  });
+
+  after(async () => {
+    if (c) await deleteNamespace(c, ns);
+    if (work) await rm(work, { recursive: true, force: true });
+  });
+
+  it('refuses to run unattended without --yes, and changes nothing', async () => {
+    const r = await runLading(['install', bundle, '--kubeconfig', c.kubeconfigPath]);
+    assert.equal(r.code, 2, r.stderr);
+    assert.match(r.stderr, /Pass --yes for unattended runs/);
+  });
+
+  it('injects, verifies and cleans up; pods start from the image by tag and by source digest', async () => {
+    const r = await runLading(['install', bundle, '--kubeconfig', c.kubeconfigPath, '--yes', '--json', ...clusterFlags(c)], { timeoutMs: 300_000 });
+    assert.equal(r.code, 0, `${r.stdout}\n${r.stderr}`);
+    const report = JSON.parse(r.stdout);
+    assert.equal(report.ok, true);
+    const node = report.nodes[0];
+    assert.deepEqual(node.images.map((i: { name: string; outcome: string }) => [i.name, i.outcome]), [[app.ref, 'injected']]);
+    assert.ok(node.injectedBytes > 8 << 20);
+    assert.equal(node.smoke.ok, true, node.smoke.detail);
+
+    const agents = await c.core.listNamespacedPod({ namespace: 'lading-system', labelSelector: 'app.kubernetes.io/name=lading-agent' });
+    assert.deepEqual(agents.items.map((p) => p.metadata?.name), [], 'no agent pod is left');
+
+    for (const [name, image, policy] of [
+      ['by-tag', app.ref, 'Never'],
+      ['by-digest', app.digestRef, 'IfNotPresent'],
+    ] as const) {
+      await c.core.createNamespacedPod({ namespace: ns!, body: podSpec(name, c.nodeName, image, { pull: policy }) });
+      await waitForPodRunning(c, ns!, name);
+    }
+  });
+
+  it('a second install finds everything present and injects nothing', async () => {
+    const r = await runLading(['install', bundle, '--kubeconfig', c.kubeconfigPath, '--yes', '--json', ...clusterFlags(c)], { timeoutMs: 300_000 });
+    assert.equal(r.code, 0, `${r.stdout}\n${r.stderr}`);
+    const report = JSON.parse(r.stdout);
+    assert.deepEqual(report.nodes[0].images.map((i: { outcome: string }) => i.outcome), ['present']);
+    assert.equal(report.nodes[0].injectedBytes, 0);
+  });
+
+  it('a corrupted bundle is refused before the cluster is touched', async () => {
+    const broken = join(work, 'broken.tar');
+    const bytes = await readFile(bundle);
+    bytes[bytes.length - 4096]! ^= 0xff; // inside lading.json or index.json, or the last blob
+    const layerAt = bytes.indexOf(Buffer.from(`blobs/sha256/${app.platforms[0]!.layers.at(-1)!.slice(7)}`));
+    bytes[layerAt + 512 + 1000]! ^= 0xff;
+    await writeFile(broken, bytes);
+    const r = await runLading(['install', broken, '--kubeconfig', c.kubeconfigPath, '--yes']);
+    assert.notEqual(r.code, 0);
+    assert.match(r.stderr, /failed verification|not valid JSON|damaged/);
+    assert.doesNotMatch(r.stdout, /Preflight/);
+  });
+});
+
+/** The harness's node has containerd and ctr in non-default places: tell lading where (as an operator would). */
+function clusterFlags(c: TestCluster): string[] {
+  const flags: string[] = [];
+  if (c.env['LADING_CONTAINERD_ADDRESS']) flags.push('--containerd-socket', c.env['LADING_CONTAINERD_ADDRESS']);
+  if (c.env['LADING_CTR']) flags.push('--ctr', c.env['LADING_CTR']);
+  return flags;
+}
