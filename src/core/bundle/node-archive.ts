@@ -54,21 +54,37 @@ export function planNodeArchive(images: BundleImage[], platform: string): NodeAr
   return { platform, images: chosen, blobs: list, bytes: list.reduce((sum, b) => sum + b.size, 0) };
 }
 
-/** The index.json of a node archive: one entry per image, named as on the node. */
+/** `repo@sha256:...` for a tagged name: the name a pull by digest asks the runtime for. */
+export function digestName(image: BundleImage): string | undefined {
+  if (image.name.includes('@')) return undefined;
+  const repository = image.name.replace(/:[^:/]+$/, '');
+  return `${repository}@${image.root.digest}`;
+}
+
+/**
+ * The index.json of a node archive: one entry per image, named as on the node,
+ * and one more named `repo@digest`: containerd's CRI looks a digest-pinned
+ * image up by that name (its own pulls create both), so a pod that pins the
+ * source digest starts without a pull.
+ */
 export function nodeIndex(plan: NodeArchivePlan): ImageIndex {
+  const entry = (image: BundleImage, name: string): Descriptor => ({
+    mediaType: image.root.mediaType,
+    digest: image.root.digest,
+    size: image.root.size,
+    annotations: {
+      [ANNOTATION_REF_NAME]: name,
+      [ANNOTATION_CONTAINERD_NAME]: name,
+      [ANNOTATION_SOURCE]: image.source,
+    },
+  });
   return {
     schemaVersion: 2,
     mediaType: 'application/vnd.oci.image.index.v1+json',
-    manifests: plan.images.map(({ image }): Descriptor => ({
-      mediaType: image.root.mediaType,
-      digest: image.root.digest,
-      size: image.root.size,
-      annotations: {
-        [ANNOTATION_REF_NAME]: image.name,
-        [ANNOTATION_CONTAINERD_NAME]: image.name,
-        [ANNOTATION_SOURCE]: image.source,
-      },
-    })),
+    manifests: plan.images.flatMap(({ image }) => {
+      const pinned = digestName(image);
+      return pinned ? [entry(image, image.name), entry(image, pinned)] : [entry(image, image.name)];
+    }),
   };
 }
 

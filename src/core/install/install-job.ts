@@ -11,7 +11,7 @@ import { ProgressMeter, type ProgressHub } from '../progress.js';
 import { BundleReader } from '../bundle/reader.js';
 import { verifyBundle } from '../bundle/verify.js';
 import type { BundleImage, BundleMetadata } from '../bundle/layout.js';
-import { planNodeArchive, streamNodeArchive, type NodeArchivePlan } from '../bundle/node-archive.js';
+import { digestName, planNodeArchive, streamNodeArchive, type NodeArchivePlan } from '../bundle/node-archive.js';
 import { removeAgent, removeAgents, startAgent, type NodeAgent } from '../cluster/agent.js';
 import type { ClusterConnection } from '../cluster/kube.js';
 import {
@@ -115,7 +115,7 @@ export class InstallJob {
       const archive = planNodeArchive(metadata.images, facts.platform);
       if (archive.images.length === 0) mismatched.push(`${facts.name} (${facts.platform})`);
       const alreadyPresent = archive.images
-        .filter(({ image }) => facts.images.has(image.name) && facts.images.has(digestName(image)))
+        .filter(({ image }) => facts.images.has(image.name) && facts.images.has(digestName(image) ?? image.name))
         .map(({ image }) => image.name);
       return {
         facts,
@@ -173,7 +173,10 @@ export class InstallJob {
       });
       report.runtime = `${plan.facts.runtimeVersion} (${runtime.socket})`;
       const before = await listImages(agent, runtime);
-      const missing = plan.archive.images.filter(({ image }) => before.get(image.name) !== image.root.digest);
+      const missing = plan.archive.images.filter(({ image }) => {
+        const pinned = digestName(image);
+        return before.get(image.name) !== image.root.digest || (pinned !== undefined && before.get(pinned) !== image.root.digest);
+      });
       const toInject = planNodeArchive(
         missing.map((m) => m.image),
         plan.facts.platform,
@@ -251,11 +254,4 @@ export class InstallJob {
     if (!this.#metadata) throw new Error('InstallJob.preflight before verifyBundle');
     return this.#metadata;
   }
-}
-
-/** `repo@digest` as the kubelet reports repo digests. */
-function digestName(image: BundleImage): string {
-  const at = image.name.indexOf('@');
-  const base = at === -1 ? image.name.replace(/:[^:/]+$/, '') : image.name.slice(0, at);
-  return `${base}@${image.root.digest}`;
 }
