@@ -94,14 +94,18 @@ export async function runInstall(bundle: string, flags: InstallFlags, streams: S
   });
   let touched = false;
   try {
-    await runTasksView(mode, streams, progress, (renderer, rendererOptions) => buildPreflightTasks(job, { renderer, rendererOptions, concurrency }));
+    await runTasksView(mode, streams, progress, (renderer, rendererOptions, outputIntervalMs) =>
+      buildPreflightTasks(job, { renderer, rendererOptions, concurrency, progress, outputIntervalMs }),
+    );
     if (mode !== 'json') streams.stdout.write(planLines(job.nodes).join('\n') + '\n');
     if (!flags.yes && !(await confirm(streams, `Install on ${job.nodes.length} node(s)?`))) {
       streams.stderr.write('Nothing was changed.\n');
       return ExitCode.ok;
     }
     touched = true;
-    await runTasksView(mode, streams, progress, (renderer, rendererOptions) => buildInstallTasks(job, { renderer, rendererOptions, concurrency }));
+    await runTasksView(mode, streams, progress, (renderer, rendererOptions, outputIntervalMs) =>
+      buildInstallTasks(job, { renderer, rendererOptions, concurrency, progress, outputIntervalMs }),
+    );
     const report = job.report();
     if (mode === 'json') writeJson(streams.stdout, report);
     else streams.stdout.write(reportLines(report).join('\n') + '\n');

@@ -46,6 +46,8 @@ export interface NodeReport {
   images: Array<{ name: string; digest: string; outcome: ImageOutcome; detail?: string }>;
   smoke?: { image: string; ok: boolean; detail: string };
   injectedBytes: number;
+  /** Wall time of the import stream alone (agent start, checks and smoke pods excluded). */
+  injectMs: number;
   error?: string;
 }
 
@@ -121,7 +123,7 @@ export class InstallJob {
         facts,
         archive,
         alreadyPresent,
-        report: { node: facts.name, platform: facts.platform, runtime: facts.runtimeVersion, images: [], injectedBytes: 0 },
+        report: { node: facts.name, platform: facts.platform, runtime: facts.runtimeVersion, images: [], injectedBytes: 0, injectMs: 0 },
       };
     });
     if (mismatched.length) {
@@ -187,11 +189,13 @@ export class InstallJob {
       if (toInject.images.length > 0) {
         await this.#checkSpace(agent, runtime, toInject);
         onStage(`injecting ${toInject.images.length} images`);
+        const started = performance.now();
         await this.#inject(agent, runtime, toInject, (n) => {
           meter.advance(n);
           progress.publish({ key, progress: meter.snapshot() });
         });
         report.injectedBytes = toInject.bytes;
+        report.injectMs = Math.round(performance.now() - started);
       }
       meter.complete();
       progress.publish({ key, progress: meter.snapshot() });

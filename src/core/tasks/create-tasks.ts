@@ -4,8 +4,9 @@
  * (keyed by the task's progressKey), and, for line-based renderers, as a
  * throttled output line.
  */
-import { Listr, type ListrRendererValue, type ListrTask, type ListrTaskWrapper } from 'listr2';
+import { Listr, type ListrRendererValue, type ListrTask } from 'listr2';
 import { formatBytes, formatDuration, type ProgressHub, ProgressMeter } from '../progress.js';
+import { followProgress } from './progress-output.js';
 import type { CreateSummary } from '../bundle/summary.js';
 import type { CreateJob } from '../create/create-job.js';
 import { displayPlatform } from '../oci/platform.js';
@@ -24,27 +25,6 @@ export interface CreateTaskOptions<R extends ListrRendererValue> {
   /** How often a progress line is emitted as task output; 0 for none (the Ink view reads the hub instead). */
   outputIntervalMs: number;
   progress: ProgressHub;
-}
-
-type AnyTask = ListrTaskWrapper<CreateContext, any, any>;
-
-/** Mirrors hub progress for one key into a task's output line at most every `intervalMs`. */
-function followProgress(hub: ProgressHub, key: string, task: AnyTask, intervalMs: number): () => void {
-  if (intervalMs <= 0) return () => undefined;
-  let last = Number.NEGATIVE_INFINITY;
-  let finished = false;
-  return hub.subscribe((event) => {
-    if (event.key !== key || finished) return;
-    const now = performance.now();
-    const { done, total, bytesPerSecond, etaSeconds } = event.progress;
-    if (done >= total) finished = true;
-    else if (now - last < intervalMs) return;
-    last = now;
-    const rate = bytesPerSecond > 0 ? `, ${formatBytes(bytesPerSecond)}/s` : '';
-    const eta = etaSeconds !== undefined && done < total ? `, ETA ${formatDuration(etaSeconds)}` : '';
-    // Line renderers print output without its task title, and several tasks run at once.
-    task.output = `${key}: ${formatBytes(done)} / ${formatBytes(total)}${rate}${eta}`;
-  });
 }
 
 export function buildCreateTasks<R extends ListrRendererValue>(job: CreateJob, options: CreateTaskOptions<R>): Listr<CreateContext, any, any> {

@@ -5,7 +5,8 @@
  * bound; a failing node does not stop the others.
  */
 import { Listr, type ListrRendererValue } from 'listr2';
-import { formatBytes } from '../progress.js';
+import { formatBytes, type ProgressHub } from '../progress.js';
+import { followProgress } from './progress-output.js';
 import { VERIFY_PROGRESS_KEY, type InstallJob } from '../install/install-job.js';
 
 export interface InstallContext {
@@ -16,6 +17,9 @@ export interface InstallTaskOptions<R extends ListrRendererValue> {
   renderer: R;
   rendererOptions?: unknown;
   concurrency: number;
+  progress: ProgressHub;
+  /** How often a progress line is emitted as task output; 0 for none (the Ink view reads the hub instead). */
+  outputIntervalMs: number;
 }
 
 const common = (options: InstallTaskOptions<ListrRendererValue>) => ({
@@ -34,7 +38,8 @@ export function buildPreflightTasks<R extends ListrRendererValue>(job: InstallJo
         title: 'Verify bundle',
         rendererOptions: { progressKey: VERIFY_PROGRESS_KEY },
         task: async (_ctx, task) => {
-          const metadata = await job.verifyBundle();
+          const stop = followProgress(options.progress, VERIFY_PROGRESS_KEY, task, options.outputIntervalMs);
+          const metadata = await job.verifyBundle().finally(stop);
           task.title = `Verify bundle  ${metadata.name} ${metadata.version}: ${metadata.images.length} images, every blob hashed`;
         },
       },
@@ -65,8 +70,9 @@ export function buildInstallTasks<R extends ListrRendererValue>(job: InstallJob,
               title: `${plan.facts.name}  ${plan.facts.platform}`,
               rendererOptions: { progressKey: `node:${plan.facts.name}` },
               task: async (ctx: InstallContext, task) => {
+                const stop = followProgress(options.progress, `node:${plan.facts.name}`, task, options.outputIntervalMs);
                 try {
-                  const report = await job.installNode(plan, (stage) => (task.output = stage));
+                  const report = await job.installNode(plan, (stage) => (task.output = stage)).finally(stop);
                   const injected = report.images.filter((i) => i.outcome === 'injected').length;
                   const present = report.images.filter((i) => i.outcome === 'present').length;
                   const bad = report.images.length - injected - present;
