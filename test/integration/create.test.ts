@@ -158,6 +158,32 @@ describe('lading create from a real registry', () => {
     assert.match(listed, new RegExp(`${tools.ref.replace(/[.]/g, '\\.')}\\s+\\S+\\s+${tools.digest}`));
   });
 
+  test('Docker schema 2 manifest lists and manifests travel unchanged', async () => {
+    const docker = await pushImage(registry, {
+      repository: 'legacy/app',
+      tag: '3',
+      format: 'docker',
+      platforms: ['linux/amd64', 'linux/arm64'],
+      layers: [{ files: { 'etc/legacy': 'yes\n' } }],
+    });
+    assert.equal(docker.mediaType, 'application/vnd.docker.distribution.manifest.list.v2+json');
+    const r = await create('docker-format', specText([docker.ref]));
+    assert.equal(r.code, 0, r.stderr);
+    const raw = await run(skopeo, ['inspect', '--raw', `oci-archive:${r.output}:${docker.ref}`], { encoding: 'buffer' });
+    assert.equal(sha256(raw.stdout as Buffer), docker.digest);
+    const arm = JSON.parse((await run(skopeo, ['--override-arch', 'arm64', 'inspect', `oci-archive:${r.output}:${docker.ref}`])).stdout);
+    assert.deepEqual(arm.Layers, docker.platforms.find((p) => p.platform.startsWith('linux/arm64'))!.layers);
+    const verify = await runLading(['verify', r.output]);
+    assert.equal(verify.code, 0, verify.stdout);
+    const containerd = await startContainerd();
+    try {
+      await containerd.ctr(['images', 'import', r.output]);
+      assert.match((await containerd.ctr(['images', 'ls'])).stdout, new RegExp(`${docker.ref.replace(/[.]/g, '\\.')}\\s+\\S+\\s+${docker.digest}`));
+    } finally {
+      await containerd.stop();
+    }
+  });
+
   test('a second create downloads nothing: the cache holds verified blobs', async () => {
     const spec = specText([web.ref]);
     const first = await create('cache', spec);

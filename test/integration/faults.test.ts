@@ -74,6 +74,24 @@ describe('registry faults', () => {
     assert.ok(!(await readdir(work)).includes('down.tar'));
   });
 
+  test('a registry serving corrupted bytes: an integrity error naming image and blob, nothing written or cached', async (t) => {
+    const bigLayer = image.platforms[0]!.layers[0]!;
+    const proxy = await startFaultProxy(registry.url, [
+      { match: new RegExp(`GET /v2/faults/app/blobs/${bigLayer}`), fault: { kind: 'corrupt', atByte: 5 << 20 } },
+    ]);
+    t.after(() => proxy.stop());
+    const dir = await mkdtemp(join(work, 'corrupt-'));
+    const spec = join(dir, 'lading.yaml');
+    await writeFile(spec, specText([`${proxy.host}/faults/app:1`], ['linux/amd64']));
+    const cache = join(dir, 'cache');
+    const r = await runLading(['create', spec, '-o', join(dir, 'out.tar')], { env: { LADING_CACHE_DIR: cache } });
+    assert.equal(r.code, 6, r.stderr);
+    assert.match(r.stderr, new RegExp(`${proxy.host}/faults/app:1: blob ${bigLayer}: content does not match its descriptor \\(digest sha256:[a-f0-9]{64}, expected ${bigLayer}\\)`));
+    assert.equal(proxy.log.filter((l) => l.includes('corrupt')).length, 3, 'retried, then given up');
+    assert.deepEqual((await readdir(dir)).sort(), ['cache', 'lading.yaml']);
+    assert.deepEqual((await listFiles(cache)).filter((f) => f.includes(bigLayer.slice(7))), []);
+  });
+
   test('Ctrl-C in the middle of a pull exits 130 and leaves no bundle, temp file or partial blob', async (t) => {
     const proxy = await startFaultProxy(registry.url, [{ match: /blobs/, fault: { kind: 'slow', bytesPerSecond: 4 << 20 } }]);
     t.after(() => proxy.stop());

@@ -12,7 +12,9 @@ export type Fault =
   /** Send headers and this many body bytes, then destroy the socket. */
   | { kind: 'cut'; afterBytes: number }
   /** Forward, but at most this many bytes per second. */
-  | { kind: 'slow'; bytesPerSecond: number };
+  | { kind: 'slow'; bytesPerSecond: number }
+  /** Forward, flipping the byte at this offset of the body. */
+  | { kind: 'corrupt'; atByte: number };
 
 export interface FaultRule {
   /** Which requests: matched against "METHOD PATH". */
@@ -68,6 +70,20 @@ export async function startFaultProxy(upstream: string, rules: FaultRule[]): Pro
               res.socket?.destroy();
             }
           });
+          return;
+        }
+        if (fault.kind === 'corrupt') {
+          log.push(`${line} -> corrupt byte ${fault.atByte}`);
+          let seen = 0;
+          upstreamRes.on('data', (chunk: Buffer) => {
+            if (fault.atByte >= seen && fault.atByte < seen + chunk.length) {
+              chunk = Buffer.from(chunk);
+              chunk[fault.atByte - seen]! ^= 0xff;
+            }
+            seen += chunk.length;
+            res.write(chunk);
+          });
+          upstreamRes.on('end', () => res.end());
           return;
         }
         log.push(`${line} -> slow ${fault.bytesPerSecond} B/s`);

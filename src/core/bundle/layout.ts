@@ -8,6 +8,8 @@
  * left out on purpose from a missing blob.
  */
 
+import { MediaType } from '../oci/media-types.js';
+
 export const OCI_LAYOUT_FILE = 'oci-layout';
 export const OCI_INDEX_FILE = 'index.json';
 export const METADATA_FILE = 'lading.json';
@@ -54,4 +56,17 @@ export interface BundleMetadata {
   tool: { name: 'lading'; version: string };
   platforms: string[];
   images: BundleImage[];
+}
+
+/**
+ * The media type an index.json entry declares. Docker manifest lists and
+ * manifests are carried byte for byte (their digests are what users pin), but
+ * announced with the equivalent OCI type: containers/image (skopeo, podman)
+ * looks only at OCI-typed entries of an OCI layout, and containerd reads both
+ * kinds of content under either type.
+ */
+export function layoutMediaType(mediaType: string): string {
+  if (mediaType === MediaType.dockerManifestList) return MediaType.ociIndex;
+  if (mediaType === MediaType.dockerManifest) return MediaType.ociManifest;
+  return mediaType;
 }

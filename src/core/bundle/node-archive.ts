@@ -18,6 +18,7 @@ import {
   OCI_INDEX_FILE,
   OCI_LAYOUT_FILE,
   blobPath,
+  layoutMediaType,
   type BundleImage,
   type BundleBlobRef,
 } from './layout.js';
@@ -69,7 +70,7 @@ export function digestName(image: BundleImage): string | undefined {
  */
 export function nodeIndex(plan: NodeArchivePlan): ImageIndex {
   const entry = (image: BundleImage, name: string): Descriptor => ({
-    mediaType: image.root.mediaType,
+    mediaType: layoutMediaType(image.root.mediaType),
     digest: image.root.digest,
     size: image.root.size,
     annotations: {

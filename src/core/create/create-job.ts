@@ -20,6 +20,7 @@ import {
   ANNOTATION_REF_NAME,
   ANNOTATION_SOURCE,
   METADATA_SCHEMA,
+  layoutMediaType,
   type BundleImage,
   type BundleMetadata,
 } from '../bundle/layout.js';
@@ -262,7 +263,7 @@ export class CreateJob {
         const r = this.#require(image);
         const single = r.isIndex ? undefined : r.platforms[0]?.platform;
         return {
-          mediaType: r.root.mediaType,
+          mediaType: layoutMediaType(r.root.mediaType),
           digest: r.root.digest,
           size: r.root.bytes.length,
           ...(single ? { platform: { os: single.os, architecture: single.architecture, ...(single.variant ? { variant: single.variant } : {}) } } : {}),
@@ -312,3 +313,4 @@ function sourceDateOrNow(): Date {
   if (epoch && /^\d+$/.test(epoch)) return new Date(Number(epoch) * 1000);
   return new Date();
 }
+
