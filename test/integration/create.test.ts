@@ -15,6 +15,7 @@ import { pushImage, type PushedImage } from '../support/images.js';
 import { requireTool } from '../support/tools.js';
 import { runLading, specText } from '../support/lading.js';
 import { startContainerd } from '../support/containerd.js';
+import { startTokenServer } from '../support/token-server.js';
 import { spawn } from 'node:child_process';
 import { createReadStream } from 'node:fs';
 import { BundleReader } from '../../src/core/bundle/reader.js';
@@ -256,6 +257,39 @@ describe('registries with auth and TLS', () => {
     await writeFile(authFile, JSON.stringify({ auths: { [`https://${secured.host}`]: { auth: b64('alice:s3cret-pass') } } }));
     const ok = await create('auth-ok', spec, [], isolated);
     assert.equal(ok.code, 0, ok.stderr);
+  });
+
+  test('Bearer token flow: credentials go to the token service, the registry gets a scoped token', async (t) => {
+    const dir = await mkdtemp(join(work, 'token-'));
+    // Fill the storage through an open registry, then serve it with token auth.
+    const open = await startRegistry({ stateDir: join(dir, 'registry'), keepState: true });
+    const image = await pushImage(open, { repository: 'team/app', tag: '2', layers: [{ files: { t: 'token\n' } }] });
+    await open.stop();
+    const tokens = await startTokenServer(dir, { username: 'bob', password: 'token-pass' });
+    t.after(() => tokens.stop());
+    const secured = await startRegistry({
+      stateDir: join(dir, 'registry'),
+      tokenAuth: { realm: tokens.realm, service: tokens.service, issuer: tokens.issuer, rootCertBundle: tokens.certFile },
+    });
+    t.after(() => secured.stop());
+    const ref = `${secured.host}/team/app:2`;
+    const spec = specText([ref], ['linux/amd64']);
+    const authFile = join(dir, 'auth.json');
+    const isolated = { HOME: dir, DOCKER_CONFIG: join(dir, 'docker'), XDG_RUNTIME_DIR: dir, REGISTRY_AUTH_FILE: authFile };
+
+    const anonymous = await create('token-anon', spec, [], isolated);
+    assert.equal(anonymous.code, 5, anonymous.stderr);
+    assert.match(anonymous.stderr, /requires authentication and no credentials were found/);
+
+    await writeFile(authFile, JSON.stringify({ auths: { [secured.host]: { auth: Buffer.from('bob:token-pass').toString('base64') } } }));
+    const ok = await create('token-ok', spec, [], isolated);
+    assert.equal(ok.code, 0, ok.stderr);
+    const granted = tokens.requests.filter((r) => r.authenticated);
+    assert.ok(granted.length >= 1);
+    assert.match(granted[0]!.query, /scope=repository%3Ateam%2Fapp%3Apull/);
+    assert.match(granted[0]!.query, /service=lading-test-registry/);
+    const raw = await run(skopeo, ['inspect', '--raw', `oci-archive:${ok.output}:${ref}`], { encoding: 'buffer' });
+    assert.equal(sha256(raw.stdout as Buffer), image.digest);
   });
 
   test('TLS with a private CA: refused without --ca-file, works with it', async (t) => {

@@ -25,6 +25,11 @@ export interface RegistryAuth {
 export interface StartRegistryOptions {
   /** Turn on htpasswd (basic) auth with this one user. */
   auth?: RegistryAuth;
+  /**
+   * Turn on token (Bearer) auth: clients get a JWT from `realm`, signed by a key whose
+   * certificate is in `rootCertBundle` (PEM). See token-server.ts.
+   */
+  tokenAuth?: { realm: string; service: string; issuer: string; rootCertBundle: string };
   /** Serve HTTPS with a server cert (SAN IP:127.0.0.1, DNS:localhost) signed by a fresh CA. */
   tls?: boolean;
   /** Where config, storage, logs, pid file and certs live. Default: a fresh mkdtemp `lading-registry-*` under os.tmpdir(). */
@@ -448,6 +453,18 @@ async function startIn(bin: string, stateDir: string, options: StartRegistryOpti
         ...(tls ? { tls: { certificate: tls.certFile, key: tls.keyFile } } : {}),
       },
       ...(htpasswdFile ? { auth: { htpasswd: { realm: 'lading-test', path: htpasswdFile } } } : {}),
+      ...(options.tokenAuth
+        ? {
+            auth: {
+              token: {
+                realm: options.tokenAuth.realm,
+                service: options.tokenAuth.service,
+                issuer: options.tokenAuth.issuer,
+                rootcertbundle: options.tokenAuth.rootCertBundle,
+              },
+            },
+          }
+        : {}),
     };
     writeFileSync(configFile, toYaml(config));
 
