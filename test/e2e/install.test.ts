@@ -11,6 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { after, before, describe, it } from 'node:test';
+import * as k8s from '@kubernetes/client-node';
 import { connect, createNamespace, deleteNamespace, podSpec, waitForPodRunning, type TestCluster } from './helpers/cluster.js';
 import { startRegistry } from '../support/registry.js';
 import { pushImage, type PushedImage } from '../support/images.js';
@@ -107,6 +108,50 @@ describe('lading install on the offline test cluster', () => {
     assert.equal(r.code, 6, r.stderr);
     assert.match(r.stderr, /failed verification: blob sha256:[a-f0-9]{64}: content does not match its digest/);
     assert.doesNotMatch(r.stdout, /Preflight/);
+  });
+
+  it('an identity without the rights is refused in preflight, naming each verb and resource', async () => {
+    // A ServiceAccount that may list nodes and nothing else: a token kubeconfig for it.
+    const rbac = c.kc.makeApiClient(k8s.RbacAuthorizationV1Api);
+    await c.core.createNamespacedServiceAccount({ namespace: ns!, body: { metadata: { name: 'viewer' } } });
+    await rbac.createClusterRole({ body: { metadata: { name: `${ns}-viewer` }, rules: [{ apiGroups: [''], resources: ['nodes'], verbs: ['list', 'get'] }] } });
+    await rbac.createClusterRoleBinding({
+      body: {
+        metadata: { name: `${ns}-viewer` },
+        roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: `${ns}-viewer` },
+        subjects: [{ kind: 'ServiceAccount', name: 'viewer', namespace: ns! }],
+      },
+    });
+    try {
+      const token = await c.core.createNamespacedServiceAccountToken({ name: 'viewer', namespace: ns!, body: { spec: { audiences: [], expirationSeconds: 600 } } });
+      const cluster = c.kc.getCurrentCluster()!;
+      const kubeconfig = join(work, 'viewer.kubeconfig');
+      await writeFile(
+        kubeconfig,
+        JSON.stringify({
+          apiVersion: 'v1',
+          kind: 'Config',
+          clusters: [{ name: 'lading', cluster: { server: cluster.server, 'certificate-authority-data': cluster.caData ?? (await readFile(cluster.caFile!)).toString('base64') } }],
+          users: [{ name: 'viewer', user: { token: token.status!.token } }],
+          contexts: [{ name: 'viewer', context: { cluster: 'lading', user: 'viewer' } }],
+          'current-context': 'viewer',
+        }),
+      );
+      const r = await runLading(['install', bundle, '--kubeconfig', kubeconfig, '--yes']);
+      assert.equal(r.code, 9, r.stderr);
+      assert.match(r.stderr, /does not allow this identity to: create namespaces; create pods in namespace lading-system; create pods\/exec in namespace lading-system;/);
+    } finally {
+      await rbac.deleteClusterRoleBinding({ name: `${ns}-viewer` }).catch(() => undefined);
+      await rbac.deleteClusterRole({ name: `${ns}-viewer` }).catch(() => undefined);
+    }
+  });
+
+  it('an agent image the node lacks: a clear error with the pod\'s events, and no agent left behind', async () => {
+    const r = await runLading(['install', bundle, '--kubeconfig', c.kubeconfigPath, '--yes', '--agent-image', 'registry.invalid/nothing:1', ...clusterFlags(c)], { timeoutMs: 180_000 });
+    assert.equal(r.code, 10, `${r.stdout}\n${r.stderr}`);
+    assert.match(r.stdout + r.stderr, /agent pod lading-agent-\w+ did not start \(ErrImageNeverPull/);
+    const agents = await c.core.listNamespacedPod({ namespace: 'lading-system', labelSelector: 'app.kubernetes.io/name=lading-agent' });
+    assert.deepEqual(agents.items.map((p) => p.metadata?.name), []);
   });
 });
 
