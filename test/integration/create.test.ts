@@ -147,7 +147,7 @@ describe('lading create from a real registry', () => {
     assert.ok(!amd.blobs.some((b) => b.digest === armManifest), 'no arm64 manifest in an amd64 archive');
 
     let streamed = 0;
-    const archive = streamNodeArchive(reader, amd, (n) => (streamed += n));
+    const archive = streamNodeArchive(reader, amd, { onBytes: (n) => (streamed += n) });
     const ctr = spawn('ctr', ['-a', containerd.socket, '-n', 'k8s.io', 'images', 'import', '-'], { stdio: ['pipe', 'pipe', 'pipe'] });
     let stderr = '';
     ctr.stderr.on('data', (s) => (stderr += s));

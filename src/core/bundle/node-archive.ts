@@ -68,7 +68,7 @@ export function digestName(image: BundleImage): string | undefined {
  * image up by that name (its own pulls create both), so a pod that pins the
  * source digest starts without a pull.
  */
-export function nodeIndex(plan: NodeArchivePlan): ImageIndex {
+export function nodeIndex(plan: NodeArchivePlan, options: { digestNames?: boolean } = {}): ImageIndex {
   const entry = (image: BundleImage, name: string): Descriptor => ({
     mediaType: layoutMediaType(image.root.mediaType),
     digest: image.root.digest,
@@ -83,7 +83,7 @@ export function nodeIndex(plan: NodeArchivePlan): ImageIndex {
     schemaVersion: 2,
     mediaType: 'application/vnd.oci.image.index.v1+json',
     manifests: plan.images.flatMap(({ image }) => {
-      const pinned = digestName(image);
+      const pinned = options.digestNames === false ? undefined : digestName(image);
       return pinned ? [entry(image, image.name), entry(image, pinned)] : [entry(image, image.name)];
     }),
   };
@@ -96,7 +96,17 @@ const EPOCH = new Date(0);
  * consumer takes them (tar-stream honours backpressure), so memory stays
  * bounded whatever the image sizes. `onBytes` counts blob bytes as they go out.
  */
-export function streamNodeArchive(reader: BundleReader, plan: NodeArchivePlan, onBytes?: (n: number) => void): Readable {
+export interface NodeArchiveOptions {
+  onBytes?: (n: number) => void;
+  /**
+   * Also name each image `repo@digest` (default true): containerd's CRI needs that record; podman and
+   * skopeo read one image per archive and would see a second one.
+   */
+  digestNames?: boolean;
+}
+
+export function streamNodeArchive(reader: BundleReader, plan: NodeArchivePlan, options: NodeArchiveOptions = {}): Readable {
+  const { onBytes } = options;
   const pack = tar.pack();
   const out = new PassThrough({ highWaterMark: 1 << 20 });
   const write = async (): Promise<void> => {
@@ -113,7 +123,7 @@ export function streamNodeArchive(reader: BundleReader, plan: NodeArchivePlan, o
       const entry = pack.entry({ name: blobPath(blob.digest), size: blob.size, mode: 0o644, mtime: EPOCH });
       await pipeline(reader.openEntry(located), new VerifyingStream(blob, `bundle blob ${blob.digest}`, onBytes), entry);
     }
-    await add(OCI_INDEX_FILE, Buffer.from(JSON.stringify(nodeIndex(plan))));
+    await add(OCI_INDEX_FILE, Buffer.from(JSON.stringify(nodeIndex(plan, { digestNames: options.digestNames ?? true }))));
     pack.finalize();
   };
   write().catch((error: unknown) => {

@@ -9,7 +9,8 @@
 import type * as k8s from '@kubernetes/client-node';
 import { AbortError, ExitCode } from '../errors.js';
 import { sleep } from '../oci/retry.js';
-import { execInPod, type ExecResult } from './exec.js';
+import { execInPod } from './exec.js';
+import type { HostShell } from '../host.js';
 import { api, type ClusterConnection } from './kube.js';
 
 export const AGENT_LABEL = 'app.kubernetes.io/name';
@@ -17,13 +18,11 @@ export const AGENT_LABEL_VALUE = 'lading-agent';
 export const NODE_LABEL = 'lading.dev/node';
 const CONTAINER = 'agent';
 
-export interface NodeAgent {
-  node: string;
+/** A node's host shell (chrooted into its /) through an agent pod. */
+export interface NodeAgent extends HostShell {
   namespace: string;
   pod: string;
   image: string;
-  /** Runs a shell script on the host (chrooted into its /), streaming stdin if given. */
-  hostExec(script: string, options?: { stdin?: import('node:stream').Readable; signal?: AbortSignal }): Promise<ExecResult>;
 }
 
 /** The image an agent can use on a node: the sandbox (pause) image, else the smallest present image. */

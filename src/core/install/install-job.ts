@@ -236,7 +236,7 @@ export class InstallJob {
   async #inject(agent: NodeAgent, runtime: ContainerdOnNode, plan: NodeArchivePlan, onBytes: (n: number) => void): Promise<void> {
     const reader = await BundleReader.open(this.#options.bundle);
     try {
-      const archive = streamNodeArchive(reader, plan, onBytes);
+      const archive = streamNodeArchive(reader, plan, { onBytes });
       await importArchive(agent, runtime, archive, this.#options.signal);
     } finally {
       await reader.close();

@@ -8,7 +8,8 @@
  */
 import type { Readable } from 'node:stream';
 import { AbortError, ExitCode } from '../errors.js';
-import type { NodeAgent } from '../cluster/agent.js';
+import type { HostShell } from '../host.js';
+import { shellQuote } from '../host.js';
 
 export const CRI_NAMESPACE = 'k8s.io';
 
@@ -32,10 +33,6 @@ const SOCKETS = [
 const CTRS = ['ctr', '/var/lib/rancher/rke2/bin/ctr', '/usr/local/bin/ctr', '/usr/bin/ctr'];
 const ROOTS = ['/var/lib/rancher/k3s/agent/containerd', '/var/lib/rancher/rke2/agent/containerd', '/var/lib/containerd'];
 
-/** Single-quotes a value for /bin/sh. */
-export function shellQuote(value: string): string {
-  return `'${value.replaceAll("'", `'\\''`)}'`;
-}
 
 /** The socket a kubeadm-style node announces (`unix:///run/containerd/containerd.sock`), if any. */
 export function announcedSocket(annotations: Record<string, string> | undefined): string | undefined {
@@ -44,7 +41,7 @@ export function announcedSocket(annotations: Record<string, string> | undefined)
   return value.replace(/^unix:\/\//, '');
 }
 
-export async function detectContainerd(agent: NodeAgent, hints: ContainerdOverrides & { announced?: string }): Promise<ContainerdOnNode> {
+export async function detectContainerd(agent: HostShell, hints: ContainerdOverrides & { announced?: string }): Promise<ContainerdOnNode> {
   const sockets = [hints.socket, hints.announced, ...SOCKETS].filter((s): s is string => Boolean(s));
   const ctrs = [hints.ctr, ...CTRS].filter((s): s is string => Boolean(s));
   const script = [
@@ -81,7 +78,7 @@ function ctr(runtime: ContainerdOnNode, args: string): string {
 }
 
 /** Image name -> target digest, as containerd holds them in the CRI namespace. */
-export async function listImages(agent: NodeAgent, runtime: ContainerdOnNode): Promise<Map<string, string>> {
+export async function listImages(agent: HostShell, runtime: ContainerdOnNode): Promise<Map<string, string>> {
   const result = await agent.hostExec(ctr(runtime, 'images ls'));
   if (result.exitCode !== 0) {
     throw new AbortError(`node ${agent.node}: ctr images ls failed: ${(result.stderr || result.message).trim()}`, { exitCode: ExitCode.node });
@@ -95,14 +92,14 @@ export async function listImages(agent: NodeAgent, runtime: ContainerdOnNode): P
 }
 
 /** Free bytes on the filesystem holding containerd's root. */
-export async function freeBytes(agent: NodeAgent, runtime: ContainerdOnNode): Promise<number | undefined> {
+export async function freeBytes(agent: HostShell, runtime: ContainerdOnNode): Promise<number | undefined> {
   const result = await agent.hostExec(`df -Pk ${shellQuote(runtime.root)} | tail -n 1`);
   const available = Number(result.stdout.trim().split(/\s+/)[3]);
   return Number.isFinite(available) ? available * 1024 : undefined;
 }
 
 /** Streams an OCI archive into `ctr images import -`; resolves once containerd has named every image in it. */
-export async function importArchive(agent: NodeAgent, runtime: ContainerdOnNode, archive: Readable, signal?: AbortSignal): Promise<void> {
+export async function importArchive(agent: HostShell, runtime: ContainerdOnNode, archive: Readable, signal?: AbortSignal): Promise<void> {
   const result = await agent.hostExec(ctr(runtime, 'images import -'), { stdin: archive, ...(signal ? { signal } : {}) });
   if (result.exitCode !== 0) {
     throw new AbortError(`node ${agent.node}: ctr images import failed (exit ${result.exitCode}): ${(result.stderr || result.message).trim().slice(-500)}`, {

@@ -1,0 +1,109 @@
+/**
+ * The CRI-O path against this machine's real containers-storage (podman): a
+ * bundle's images loaded into a separate store, listed with their source
+ * digests, seen read-only by a podman that uses it as an additional store (as
+ * CRI-O does), and storage.conf edited with a backup and restored.
+ */
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { startRegistry } from '../support/registry.js';
+import { pushImage, type PushedImage } from '../support/images.js';
+import { requireTool } from '../support/tools.js';
+import { runLading, specText } from '../support/lading.js';
+import { localShell } from '../support/local-shell.js';
+import { BundleReader } from '../../src/core/bundle/reader.js';
+import { planNodeArchive, streamNodeArchive } from '../../src/core/bundle/node-archive.js';
+import { configureStore, detectContainersStorage, listStore, loadIntoStore } from '../../src/core/runtimes/containers-storage.js';
+import { restoreHostFiles } from '../../src/core/config/host-files.js';
+
+const run = promisify(execFile);
+let work: string;
+let bundle: string;
+let images: PushedImage[];
+
+const OCNE_CONF = `[storage]
+driver = "overlay"
+runroot = "/run/containers/storage"
+graphroot = "/var/lib/containers/storage"
+
+[storage.options]
+additionalimagestores = [
+  "/usr/ock/containers",
+]
+`;
+
+before(async () => {
+  requireTool('podman', 'install it with `apt-get install podman` (or run `bash scripts/install-test-deps`)');
+  work = await mkdtemp(join(tmpdir(), 'lading-cstore-'));
+  const registry = await startRegistry();
+  try {
+    images = [
+      await pushImage(registry, { repository: 'crio/web', tag: '1', platforms: ['linux/amd64', 'linux/arm64'], layers: [{ files: { 'index.html': 'hi\n' } }] }),
+      await pushImage(registry, { repository: 'crio/tool', tag: '2', layers: [{ randomBytes: 2 << 20, seed: 'crio-tool' }] }),
+    ];
+    const spec = join(work, 'lading.yaml');
+    await writeFile(spec, specText([images[0]!.ref, { name: images[1]!.ref, platforms: ['linux/amd64'] }]));
+    bundle = join(work, 'bundle.tar');
+    const r = await runLading(['create', spec, '-o', bundle], { env: { LADING_CACHE_DIR: join(work, 'cache') } });
+    assert.equal(r.code, 0, r.stderr);
+  } finally {
+    await registry.stop();
+  }
+});
+
+after(async () => {
+  if (!work) return;
+  // podman leaves overlay mounts and a runroot; unmount what is below our dir before removing it.
+  await run('sh', ['-c', `grep -o ' ${work}[^ ]*' /proc/self/mountinfo | sort -r | xargs -r -n1 umount -l`]).catch(() => undefined);
+  await rm(work, { recursive: true, force: true });
+  await rm(`/run/lading${work.replace(/[^a-zA-Z0-9]+/g, '-')}-store`, { recursive: true, force: true }).catch(() => undefined);
+});
+
+describe('containers-storage (the CRI-O path) with the real podman', () => {
+  test('loads each image into a separate store under its name and source digest; podman sees it read-only', async () => {
+    const shell = localShell();
+    const storageConf = join(work, 'storage.conf');
+    await writeFile(storageConf, OCNE_CONF);
+    const store = await detectContainersStorage(shell, { root: join(work, 'store'), storageConf });
+    assert.equal(store.tool.kind, 'podman');
+    assert.equal(store.driver, 'overlay');
+    const reader = await BundleReader.open(bundle);
+    try {
+      const metadata = await reader.metadata();
+      for (const image of metadata.images) {
+        const plan = planNodeArchive([image], 'linux/amd64');
+        await loadIntoStore(shell, store, image.name, streamNodeArchive(reader, plan, { digestNames: false }));
+      }
+    } finally {
+      await reader.close();
+    }
+    const listed = await listStore(shell, store);
+    assert.deepEqual(Object.fromEntries(listed), Object.fromEntries(images.map((i) => [i.ref, i.digest])));
+
+    // As CRI-O would: another store as the main one, ours as an additional (read-only) one.
+    const { stdout } = await run('podman', [
+      '--root', join(work, 'main-root'), '--runroot', join(work, 'main-run'), '--storage-driver', 'overlay',
+      '--storage-opt', `additionalimagestore=${store.root}`, 'images', '--format', '{{.Repository}}:{{.Tag}} {{.ReadOnly}}',
+    ]);
+    for (const image of images) assert.match(stdout, new RegExp(`${image.ref.replace(/[.]/g, '\\.')} true`));
+  });
+
+  test('storage.conf gains the store next to /usr/ock/containers, with a backup that --restore puts back', async () => {
+    const shell = localShell();
+    const storageConf = join(work, 'restore-storage.conf');
+    await writeFile(storageConf, OCNE_CONF);
+    const backups = join(work, 'backups');
+    const store = await detectContainersStorage(shell, { root: '/var/lib/lading/images', storageConf });
+    assert.equal(await configureStore(shell, store, backups), true);
+    const edited = await readFile(storageConf, 'utf8');
+    assert.match(edited, /additionalimagestores = \[\n {2}"\/var\/lib\/lading\/images",\n {2}"\/usr\/ock\/containers",\n\]/);
+    assert.equal(await configureStore(shell, store, backups), false, 'a second install changes nothing');
+    assert.deepEqual(await restoreHostFiles(shell, backups), [storageConf]);
+    assert.equal(await readFile(storageConf, 'utf8'), OCNE_CONF);
+  });
+});
