@@ -112,7 +112,7 @@ export function buildProgram(streams: Streams, env: NodeJS.ProcessEnv, setExit: 
   program
     .command('install')
     .description('Inject a bundle\'s images into every node\'s container runtime through the Kubernetes API, and prove it.')
-    .argument('<bundle>', 'bundle file written by lading create')
+    .argument('[bundle]', 'bundle file written by lading create (not with --restore)')
     .addOption(new Option('--kubeconfig <file>', 'kubeconfig (default: KUBECONFIG, ~/.kube/config)').env('LADING_KUBECONFIG'))
     .addOption(new Option('--context <name>', 'kubeconfig context').env('LADING_CONTEXT'))
     .addOption(new Option('--nodes <selector>', 'only nodes matching this label selector').env('LADING_NODES'))
@@ -121,6 +121,10 @@ export function buildProgram(streams: Streams, env: NodeJS.ProcessEnv, setExit: 
     .addOption(new Option('--agent-image <image>', 'image already on the nodes for agent pods (default: the sandbox image)').env('LADING_AGENT_IMAGE'))
     .addOption(new Option('--containerd-socket <path>', 'containerd socket on the nodes (default: detected)').env('LADING_CONTAINERD_SOCKET'))
     .addOption(new Option('--ctr <path>', 'ctr binary on the nodes (default: detected)').env('LADING_CTR'))
+    .addOption(new Option('--image-store <dir>', 'CRI-O nodes: the read-only additional image store').env('LADING_IMAGE_STORE').default('/var/lib/lading/images'))
+    .addOption(new Option('--storage-conf <path>', 'CRI-O nodes: containers-storage configuration').env('LADING_STORAGE_CONF').default('/etc/containers/storage.conf'))
+    .addOption(new Option('--smoke-image <image>', 'image the verification pods start (default: the first one of the node)').env('LADING_SMOKE_IMAGE'))
+    .option('--restore', 'put back every runtime file lading changed on the nodes (from its backups), then restart the runtime')
     .addOption(new Option('--concurrency <n>', 'nodes worked on at once').env('LADING_NODE_CONCURRENCY').default('2'))
     .option('--json', 'print the report as JSON (needs --yes)')
     .addOption(new Option('--no-tui', 'plain line output even on a terminal').env('LADING_NO_TUI'))
@@ -132,14 +136,17 @@ What it does:
   2. preflight, changing nothing: API version, nodes (platform, runtime, readiness), permissions
   3. shows the plan and asks (or --yes)
   4. per node: a short-lived privileged agent pod in --namespace using an image the node already has
-     (imagePullPolicy: Never), the node's containerd found, the images it lacks streamed through the
-     API server (exec, bounded memory) into ctr import, then checked by digest and by starting a pod
+     (imagePullPolicy: Never); the images the node lacks streamed through the API server (exec, bounded
+     memory): containerd nodes: ctr import into k8s.io; CRI-O nodes: podman/skopeo into the read-only
+     additional image store --image-store, which storage.conf then lists (backed up first, CRI-O restarted
+     only when the file changed); then checked by digest and by starting pods (by tag and by digest)
   5. agent pods are removed at the end, on failure and on Ctrl-C
+  --restore puts back every file lading changed (backups under /var/lib/lading/backups on each node)
 
 Permissions needed: list nodes; get/create/patch namespaces; create/get/delete/deletecollection pods,
 create pods/exec, list events in --namespace. The namespace is labelled for privileged pods (PodSecurity).`,
     )
-    .action(async (bundle: string, flags) => {
+    .action(async (bundle: string | undefined, flags) => {
       const { runInstall } = await import('./commands/install.js');
       setExit(await runInstall(bundle, flags, streams, env));
     });

@@ -97,6 +97,12 @@ describe('lading install on the offline test cluster', () => {
     assert.equal(report.nodes[0].injectedBytes, 0);
   });
 
+  it('--restore on a containerd node finds nothing lading changed, and says so', async () => {
+    const r = await runLading(['install', '--restore', '--kubeconfig', c.kubeconfigPath, '--yes', '--json'], { timeoutMs: 180_000 });
+    assert.equal(r.code, 0, `${r.stdout}\n${r.stderr}`);
+    assert.deepEqual(JSON.parse(r.stdout), { ok: true, nodes: [{ node: c.nodeName, restored: [] }] });
+  });
+
   it('a corrupted bundle is refused before the cluster is touched', async () => {
     const broken = join(work, 'broken.tar');
     const bytes = await readFile(bundle);

@@ -8,7 +8,7 @@ import { AbortError, ExitCode } from '../../core/errors.js';
 import { ProgressHub, formatBytes } from '../../core/progress.js';
 import { connectCluster } from '../../core/cluster/kube.js';
 import { InstallJob, type InstallReport, type NodePlan } from '../../core/install/install-job.js';
-import { buildInstallTasks, buildPreflightTasks } from '../../core/tasks/install-tasks.js';
+import { buildInstallTasks, buildPreflightTasks, buildRestorePreflightTasks, buildRestoreTasks } from '../../core/tasks/install-tasks.js';
 import { onInterrupt } from '../interrupt.js';
 import { pickOutputMode, writeJson, type Streams } from '../output.js';
 import { runTasksView } from '../views.js';
@@ -24,6 +24,10 @@ export interface InstallFlags {
   agentImage?: string;
   containerdSocket?: string;
   ctr?: string;
+  imageStore?: string;
+  storageConf?: string;
+  smokeImage?: string;
+  restore?: boolean;
   concurrency: string;
 }
 
@@ -36,7 +40,10 @@ export function planLines(plans: NodePlan[]): string[] {
     lines.push(
       `  ${plan.facts.name}  ${plan.facts.platform}  ${plan.facts.runtimeVersion}${plan.facts.distribution !== 'kubernetes' ? ` (${plan.facts.distribution})` : ''}: ` +
         `inject ${toInject.length} image${toInject.length === 1 ? '' : 's'} (up to ${formatBytes(bytes)})` +
-        `${present.size ? `, ${present.size} already present` : ''}; no runtime configuration is changed`,
+        `${present.size ? `, ${present.size} already present` : ''}; ` +
+        (plan.facts.runtime === 'cri-o'
+          ? 'into the read-only additional image store; storage.conf lists it (backed up first; CRI-O restarts only if the file changes)'
+          : 'no runtime configuration is changed'),
     );
   }
   return lines;
@@ -66,7 +73,7 @@ async function confirm(streams: Streams, question: string): Promise<boolean> {
   }
 }
 
-export async function runInstall(bundle: string, flags: InstallFlags, streams: Streams, env: NodeJS.ProcessEnv): Promise<number> {
+export async function runInstall(bundle: string | undefined, flags: InstallFlags, streams: Streams, env: NodeJS.ProcessEnv): Promise<number> {
   const concurrency = Number(flags.concurrency);
   if (!Number.isInteger(concurrency) || concurrency < 1 || concurrency > 32) {
     throw new AbortError(`--concurrency must be a whole number from 1 to 32, got "${flags.concurrency}"`, { exitCode: ExitCode.usage });
@@ -78,22 +85,45 @@ export async function runInstall(bundle: string, flags: InstallFlags, streams: S
       hint: 'Pass --yes for unattended runs.',
     });
   }
+  if (!bundle && !flags.restore) {
+    throw new AbortError('install needs a bundle file (or --restore)', { exitCode: ExitCode.usage, hint: 'lading install BUNDLE, or lading install --restore.' });
+  }
   const conn = connectCluster({ ...(flags.kubeconfig ? { kubeconfig: flags.kubeconfig } : {}), ...(flags.context ? { context: flags.context } : {}) });
   const interrupt = onInterrupt();
   const progress = new ProgressHub();
   const job = new InstallJob({
-    bundle,
+    bundle: bundle ?? '',
     conn,
     namespace: flags.namespace,
     ...(flags.nodes ? { nodeSelector: flags.nodes } : {}),
     ...(flags.agentImage ? { agentImage: flags.agentImage } : {}),
     ...(flags.containerdSocket ? { containerdSocket: flags.containerdSocket } : {}),
     ...(flags.ctr ? { ctr: flags.ctr } : {}),
+    ...(flags.imageStore ? { imageStore: flags.imageStore } : {}),
+    ...(flags.storageConf ? { storageConf: flags.storageConf } : {}),
+    ...(flags.smokeImage ? { smokeImage: flags.smokeImage } : {}),
     progress,
     signal: interrupt.signal,
   });
   let touched = false;
   try {
+    if (flags.restore) {
+      await runTasksView(mode, streams, progress, (renderer, rendererOptions, outputIntervalMs) =>
+        buildRestorePreflightTasks(job, { renderer, rendererOptions, concurrency, progress, outputIntervalMs }),
+      );
+      if (!flags.yes && !(await confirm(streams, `Put back the runtime configuration lading changed on ${job.nodes.length} node(s)?`))) {
+        streams.stderr.write('Nothing was changed.\n');
+        return ExitCode.ok;
+      }
+      touched = true;
+      const ctx = await runTasksView(mode, streams, progress, (renderer, rendererOptions, outputIntervalMs) =>
+        buildRestoreTasks(job, { renderer, rendererOptions, concurrency, progress, outputIntervalMs }),
+      );
+      const report = job.report();
+      if (mode === 'json') writeJson(streams.stdout, { ok: !ctx.nodesFailed, nodes: report.nodes.map((n) => ({ node: n.node, restored: n.changedFiles, error: n.error })) });
+      else for (const n of report.nodes) streams.stdout.write(`${n.node}: ${n.error ? `✖ ${n.error}` : n.changedFiles.length ? `restored ${n.changedFiles.join(', ')}` : 'nothing to restore'}\n`);
+      return ctx.nodesFailed ? ExitCode.node : ExitCode.ok;
+    }
     await runTasksView(mode, streams, progress, (renderer, rendererOptions, outputIntervalMs) =>
       buildPreflightTasks(job, { renderer, rendererOptions, concurrency, progress, outputIntervalMs }),
     );

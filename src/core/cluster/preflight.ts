@@ -145,3 +145,22 @@ export async function ensureNamespace(conn: ClusterConnection, namespace: string
     ),
   );
 }
+
+/** Waits until the node reports Ready again (after a runtime restart). */
+export async function waitForNodeReady(conn: ClusterConnection, name: string, timeoutMs: number, signal?: AbortSignal): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  // Give the kubelet a moment to notice the restart before trusting a Ready condition.
+  await new Promise((r) => setTimeout(r, 2_000));
+  for (;;) {
+    if (signal?.aborted) throw signal.reason;
+    const node = await api(`read node ${name}`, () => conn.core.readNode({ name }));
+    if (describeNode(node).ready) return;
+    if (Date.now() > deadline) {
+      throw new AbortError(`node ${name} did not become Ready within ${timeoutMs / 1000}s after its runtime restarted`, {
+        exitCode: ExitCode.node,
+        hint: 'Check the runtime on the node (journalctl -u crio / containerd); lading install --restore puts its configuration back.',
+      });
+    }
+    await new Promise((r) => setTimeout(r, 1_000));
+  }
+}

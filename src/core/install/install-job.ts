@@ -11,7 +11,7 @@ import { ProgressMeter, type ProgressHub } from '../progress.js';
 import { BundleReader } from '../bundle/reader.js';
 import { verifyBundle } from '../bundle/verify.js';
 import type { BundleImage, BundleMetadata } from '../bundle/layout.js';
-import { digestName, planNodeArchive, streamNodeArchive, type NodeArchivePlan } from '../bundle/node-archive.js';
+import { digestName, planNodeArchive, type NodeArchivePlan } from '../bundle/node-archive.js';
 import { removeAgent, removeAgents, startAgent, type NodeAgent } from '../cluster/agent.js';
 import type { ClusterConnection } from '../cluster/kube.js';
 import {
@@ -22,17 +22,19 @@ import {
   listNodes,
   type NodeFacts,
 } from '../cluster/preflight.js';
-import { announcedSocket, detectContainerd, freeBytes, importArchive, listImages, type ContainerdOnNode } from '../runtimes/containerd.js';
+import { driverFor, type DriverOptions, type RuntimeDriver } from './drivers.js';
+import { restoreHostFiles } from '../config/host-files.js';
+import { waitForNodeReady } from '../cluster/preflight.js';
 import { runSmokePod } from './smoke.js';
 
-export interface InstallOptions {
+export interface InstallOptions extends DriverOptions {
   bundle: string;
   conn: ClusterConnection;
   namespace: string;
   nodeSelector?: string;
   agentImage?: string;
-  containerdSocket?: string;
-  ctr?: string;
+  /** The image the smoke pods start (default: the node's first image). */
+  smokeImage?: string;
   progress: ProgressHub;
   signal?: AbortSignal;
 }
@@ -48,6 +50,8 @@ export interface NodeReport {
   injectedBytes: number;
   /** Wall time of the import stream alone (agent start, checks and smoke pods excluded). */
   injectMs: number;
+  /** Host files lading changed (install) or put back (restore). */
+  changedFiles: string[];
   error?: string;
 }
 
@@ -105,6 +109,21 @@ export class InstallJob {
     return this.#metadata;
   }
 
+  /** For --restore: the cluster, permissions and nodes, no bundle. Changes nothing. */
+  async preflightRestore(): Promise<NodePlan[]> {
+    const { conn, namespace, nodeSelector } = this.#options;
+    this.#version = await clusterVersion(conn);
+    await checkPermissions(conn, installPermissions(namespace));
+    const nodes = await listNodes(conn, nodeSelector);
+    this.nodes = nodes.map((facts) => ({
+      facts,
+      archive: { platform: facts.platform, images: [], blobs: [], bytes: 0 },
+      alreadyPresent: [],
+      report: { node: facts.name, platform: facts.platform, runtime: facts.runtimeVersion, images: [], injectedBytes: 0, injectMs: 0, changedFiles: [] },
+    }));
+    return this.nodes;
+  }
+
   /** Step 2: cluster, permissions, nodes and their platforms; builds the plan. Changes nothing. */
   async preflight(): Promise<NodePlan[]> {
     const { conn, namespace, nodeSelector } = this.#options;
@@ -123,7 +142,7 @@ export class InstallJob {
         facts,
         archive,
         alreadyPresent,
-        report: { node: facts.name, platform: facts.platform, runtime: facts.runtimeVersion, images: [], injectedBytes: 0, injectMs: 0 },
+        report: { node: facts.name, platform: facts.platform, runtime: facts.runtimeVersion, images: [], injectedBytes: 0, injectMs: 0, changedFiles: [] },
       };
     });
     if (mismatched.length) {
@@ -132,11 +151,11 @@ export class InstallJob {
         hint: 'Add the node platforms to the spec and create the bundle again, or narrow --nodes.',
       });
     }
-    const unsupported = this.nodes.filter((n) => n.facts.runtime !== 'containerd');
+    const unsupported = this.nodes.filter((n) => n.facts.runtime === 'unknown');
     if (unsupported.length) {
       throw new AbortError(
         `nodes with a runtime lading cannot inject into yet: ${unsupported.map((n) => `${n.facts.name} (${n.facts.runtimeVersion || 'unknown'})`).join(', ')}`,
-        { exitCode: ExitCode.node, hint: 'This version injects into containerd nodes; narrow --nodes to those.' },
+        { exitCode: ExitCode.node, hint: 'lading injects into containerd and CRI-O nodes; narrow --nodes to those.' },
       );
     }
     const notReady = this.nodes.filter((n) => !n.facts.ready);
@@ -154,64 +173,66 @@ export class InstallJob {
     await ensureNamespace(this.#options.conn, this.#options.namespace);
   }
 
-  /** Step 3 for one node: agent, runtime, what it lacks, space, the import, and the proof. */
+  /** Step 3 for one node: agent, runtime, what it lacks, space, the import, configuration, and the proof. */
   async installNode(plan: NodePlan, onStage: (stage: string) => void): Promise<NodeReport> {
     const { conn, namespace, signal, progress } = this.#options;
     const report = plan.report;
     let agent: NodeAgent | undefined;
     try {
-      onStage('starting agent');
-      agent = await startAgent(conn, {
-        namespace,
-        node: plan.facts.node,
-        ...(this.#options.agentImage ? { image: this.#options.agentImage } : {}),
-        ...(signal ? { signal } : {}),
-      });
-      onStage('finding containerd');
-      const runtime = await detectContainerd(agent, {
-        ...(this.#options.containerdSocket ? { socket: this.#options.containerdSocket } : {}),
-        ...(this.#options.ctr ? { ctr: this.#options.ctr } : {}),
-        ...(announcedSocket(plan.facts.node.metadata?.annotations) ? { announced: announcedSocket(plan.facts.node.metadata?.annotations)! } : {}),
-      });
-      report.runtime = `${plan.facts.runtimeVersion} (${runtime.socket})`;
-      const before = await listImages(agent, runtime);
-      const missing = plan.archive.images.filter(({ image }) => {
-        const pinned = digestName(image);
-        return before.get(image.name) !== image.root.digest || (pinned !== undefined && before.get(pinned) !== image.root.digest);
-      });
-      const toInject = planNodeArchive(
-        missing.map((m) => m.image),
-        plan.facts.platform,
-      );
+      agent = await this.#agent(plan, onStage);
+      onStage(`finding ${plan.facts.runtime}`);
+      const driver = await driverFor(agent, plan.facts, this.#options);
+      report.runtime = driver.description;
+      const before = await driver.list();
+      const missing = plan.archive.images.filter(({ image }) => !driver.holds(before, image)).map((m) => m.image);
+      const toInject = planNodeArchive(missing, plan.facts.platform);
       const meter = new ProgressMeter(toInject.bytes);
       const key = `node:${plan.facts.name}`;
       progress.publish({ key, progress: meter.snapshot() });
       if (toInject.images.length > 0) {
-        await this.#checkSpace(agent, runtime, toInject);
+        await this.#checkSpace(agent.node, driver, toInject);
         onStage(`injecting ${toInject.images.length} images`);
         const started = performance.now();
-        await this.#inject(agent, runtime, toInject, (n) => {
-          meter.advance(n);
-          progress.publish({ key, progress: meter.snapshot() });
-        });
+        const reader = await BundleReader.open(this.#options.bundle);
+        try {
+          await driver.inject(reader, missing, plan.facts.platform, (n) => {
+            meter.advance(n);
+            progress.publish({ key, progress: meter.snapshot() });
+          }, signal);
+        } finally {
+          await reader.close();
+        }
         report.injectedBytes = toInject.bytes;
         report.injectMs = Math.round(performance.now() - started);
       }
       meter.complete();
       progress.publish({ key, progress: meter.snapshot() });
 
+      onStage('configuring the runtime');
+      report.changedFiles = await driver.configure();
+      if (report.changedFiles.length > 0) {
+        onStage(`restarting ${plan.facts.runtime}`);
+        await driver.restart();
+        await waitForNodeReady(conn, plan.facts.name, 180_000, signal);
+      }
+
       onStage('verifying');
-      const after = await listImages(agent, runtime);
-      const injected = new Set(toInject.images.map((i) => i.image.name));
+      const after = await driver.list();
+      const injected = new Set(missing.map((i) => i.name));
       report.images = plan.archive.images.map(({ image }) => {
         const digest = after.get(image.name);
-        const outcome: ImageOutcome =
-          digest === undefined ? 'missing' : digest !== image.root.digest ? 'wrong-digest' : injected.has(image.name) ? 'injected' : 'present';
+        const outcome: ImageOutcome = !driver.holds(after, image)
+          ? digest === undefined
+            ? 'missing'
+            : 'wrong-digest'
+          : injected.has(image.name)
+            ? 'injected'
+            : 'present';
         return { name: image.name, digest: image.root.digest, outcome, ...(digest && digest !== image.root.digest ? { detail: `node has ${digest}` } : {}) };
       });
-      const first = plan.archive.images[0]!.image;
-      onStage(`starting a pod from ${first.name}`);
-      report.smoke = await runSmokePod(conn, { namespace, node: plan.facts.name, image: first, ...(signal ? { signal } : {}) });
+      const smokeImage = this.#smokeImage(plan);
+      onStage(`starting a pod from ${smokeImage.name}`);
+      report.smoke = await runSmokePod(conn, { namespace, node: plan.facts.name, image: smokeImage, ...(signal ? { signal } : {}) });
       return report;
     } catch (error) {
       report.error = (error as Error).message;
@@ -221,25 +242,60 @@ export class InstallJob {
     }
   }
 
-  async #checkSpace(agent: NodeAgent, runtime: ContainerdOnNode, plan: NodeArchivePlan): Promise<void> {
-    const free = await freeBytes(agent, runtime);
-    // Content plus unpacked layers: about twice the archive, plus a margin.
-    const needed = plan.bytes * 2 + (256 << 20);
-    if (free !== undefined && free < needed) {
-      throw new AbortError(
-        `node ${agent.node}: ${Math.floor(free / 2 ** 20)} MiB free under ${runtime.root}, the import needs about ${Math.ceil(needed / 2 ** 20)} MiB`,
-        { exitCode: ExitCode.node, hint: 'Free space on the node\'s image filesystem, or inject fewer images.' },
-      );
+  /** `--restore`: puts back every runtime file lading changed on the node, restarting the runtime if any was. */
+  async restoreNode(plan: NodePlan, onStage: (stage: string) => void): Promise<string[]> {
+    const { conn, namespace, signal } = this.#options;
+    let agent: NodeAgent | undefined;
+    try {
+      agent = await this.#agent(plan, onStage);
+      onStage('restoring backups');
+      const restored = await restoreHostFiles(agent, this.#options.backupDir);
+      plan.report.changedFiles = restored;
+      if (restored.length > 0 && plan.facts.runtime !== 'unknown') {
+        onStage(`restarting ${plan.facts.runtime}`);
+        const driver = await driverFor(agent, plan.facts, this.#options);
+        await driver.restart();
+        await waitForNodeReady(conn, plan.facts.name, 180_000, signal);
+      }
+      return restored;
+    } catch (error) {
+      plan.report.error = (error as Error).message;
+      throw error;
+    } finally {
+      if (agent) await removeAgent(conn, namespace, agent.pod);
     }
   }
 
-  async #inject(agent: NodeAgent, runtime: ContainerdOnNode, plan: NodeArchivePlan, onBytes: (n: number) => void): Promise<void> {
-    const reader = await BundleReader.open(this.#options.bundle);
-    try {
-      const archive = streamNodeArchive(reader, plan, { onBytes });
-      await importArchive(agent, runtime, archive, this.#options.signal);
-    } finally {
-      await reader.close();
+  async #agent(plan: NodePlan, onStage: (stage: string) => void): Promise<NodeAgent> {
+    onStage('starting agent');
+    const { conn, namespace, signal } = this.#options;
+    return startAgent(conn, {
+      namespace,
+      node: plan.facts.node,
+      ...(this.#options.agentImage ? { image: this.#options.agentImage } : {}),
+      ...(signal ? { signal } : {}),
+    });
+  }
+
+  #smokeImage(plan: NodePlan): BundleImage {
+    const wanted = this.#options.smokeImage;
+    if (!wanted) return plan.archive.images[0]!.image;
+    const found = plan.archive.images.find(({ image }) => image.name === wanted || image.source === wanted);
+    if (!found) {
+      throw new AbortError(`--smoke-image ${wanted} is not among the images for node ${plan.facts.name}`, { exitCode: ExitCode.usage });
+    }
+    return found.image;
+  }
+
+  async #checkSpace(node: string, driver: RuntimeDriver, plan: NodeArchivePlan): Promise<void> {
+    const free = await driver.freeBytes();
+    // Content plus unpacked layers: about twice the archive, plus a margin.
+    const needed = plan.bytes * 2 + (256 << 20);
+    if (free !== undefined && free < needed) {
+      throw new AbortError(`node ${node}: ${Math.floor(free / 2 ** 20)} MiB free where images land, the import needs about ${Math.ceil(needed / 2 ** 20)} MiB`, {
+        exitCode: ExitCode.node,
+        hint: 'Free space on the node\'s image filesystem, or inject fewer images.',
+      });
     }
   }
 

@@ -55,6 +55,48 @@ export function buildPreflightTasks<R extends ListrRendererValue>(job: InstallJo
   );
 }
 
+export function buildRestorePreflightTasks<R extends ListrRendererValue>(job: InstallJob, options: InstallTaskOptions<R>): Listr<InstallContext, any, any> {
+  return new Listr<InstallContext, any, any>(
+    [
+      {
+        title: 'Preflight (changes nothing)',
+        task: async (_ctx, task) => {
+          const plans = await job.preflightRestore();
+          task.title = `Preflight  ${job.report().cluster.version}, ${plans.length} node${plans.length === 1 ? '' : 's'}, permissions granted`;
+        },
+      },
+    ],
+    { ...common(options), exitOnError: true },
+  );
+}
+
+export function buildRestoreTasks<R extends ListrRendererValue>(job: InstallJob, options: InstallTaskOptions<R>): Listr<InstallContext, any, any> {
+  return new Listr<InstallContext, any, any>(
+    [
+      {
+        title: `Restore runtime configuration on ${job.nodes.length} node${job.nodes.length === 1 ? '' : 's'}`,
+        task: (_ctx, parent) =>
+          parent.newListr(
+            job.nodes.map((plan) => ({
+              title: plan.facts.name,
+              task: async (ctx: InstallContext, task) => {
+                try {
+                  const restored = await job.restoreNode(plan, (stage) => (task.output = stage));
+                  task.title = `${plan.facts.name}  ${restored.length ? `restored ${restored.join(', ')}` : 'nothing to restore'}`;
+                } catch (error) {
+                  ctx.nodesFailed = (ctx.nodesFailed ?? 0) + 1;
+                  throw error;
+                }
+              },
+            })),
+            { concurrent: options.concurrency, exitOnError: false },
+          ),
+      },
+    ],
+    { ...common(options), exitOnError: false },
+  );
+}
+
 export function buildInstallTasks<R extends ListrRendererValue>(job: InstallJob, options: InstallTaskOptions<R>): Listr<InstallContext, any, any> {
   return new Listr<InstallContext, any, any>(
     [
