@@ -121,6 +121,7 @@ export function buildProgram(streams: Streams, env: NodeJS.ProcessEnv, setExit: 
     .addOption(new Option('--agent-image <image>', 'image already on the nodes for agent pods (default: the sandbox image)').env('LADING_AGENT_IMAGE'))
     .addOption(new Option('--containerd-socket <path>', 'containerd socket on the nodes (default: detected)').env('LADING_CONTAINERD_SOCKET'))
     .addOption(new Option('--ctr <path>', 'ctr binary on the nodes (default: detected)').env('LADING_CTR'))
+    .addOption(new Option('--containerd-config <path>', 'containerd config.toml on the nodes (for mirrors)').env('LADING_CONTAINERD_CONFIG').default('/etc/containerd/config.toml'))
     .addOption(new Option('--image-store <dir>', 'CRI-O nodes: the read-only additional image store').env('LADING_IMAGE_STORE').default('/var/lib/lading/images'))
     .addOption(new Option('--storage-conf <path>', 'CRI-O nodes: containers-storage configuration').env('LADING_STORAGE_CONF').default('/etc/containers/storage.conf'))
     .addOption(new Option('--smoke-image <image>', 'image the verification pods start (default: the first one of the node)').env('LADING_SMOKE_IMAGE'))

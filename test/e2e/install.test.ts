@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { promisify } from 'node:util';
 import { after, before, describe, it } from 'node:test';
 import * as k8s from '@kubernetes/client-node';
@@ -158,6 +158,44 @@ describe('lading install on the offline test cluster', () => {
     assert.match(r.stdout + r.stderr, /agent pod lading-agent-\w+ did not start \(ErrImageNeverPull/);
     const agents = await c.core.listNamespacedPod({ namespace: 'lading-system', labelSelector: 'app.kubernetes.io/name=lading-agent' });
     assert.deepEqual(agents.items.map((p) => p.metadata?.name), []);
+  });
+
+  it('mirrors: hosts.toml makes the node pull a name it has never seen through the site mirror; --restore removes it', async () => {
+    const registry = await startRegistry();
+    try {
+      const mirrored = await pushImage(registry, {
+        repository: 'lading-e2e/mirrored',
+        tag: '1.0',
+        layers: [{ files: { app: { content: await readFile(join(work, 'app')), mode: 0o755 } } }],
+        config: { Entrypoint: ['/app'] },
+      });
+      const spec = join(work, 'mirrors.yaml');
+      // The bundle's own image comes from the same registry at create time; nothing is pulled at install time.
+      const republished = await pushImage(registry, { repository: 'e2e/app', tag: '1.0', platforms: ['linux/amd64', 'linux/arm64'], layers: [{ files: { app: { content: await readFile(join(work, 'app')), mode: 0o755 } } }, { randomBytes: 8 << 20, seed: 'e2e-install' }], config: { Entrypoint: ['/app'] } });
+      await writeFile(spec, `${specText([republished.ref], ['linux/amd64'])}  mirrors:\n    - registry: mirror.lading.test\n      endpoints: [${registry.url}]\n`);
+      const withMirrors = join(work, 'mirrors.tar');
+      const created = await runLading(['create', spec, '-o', withMirrors], { env: { LADING_CACHE_DIR: join(work, 'cache') } });
+      assert.equal(created.code, 0, created.stderr);
+
+      const config = c.env['LADING_CONTAINERD_CONFIG'] ?? join(dirname(c.kubeconfigPath), 'containerd', 'config.toml');
+      const r = await runLading(['install', withMirrors, '--kubeconfig', c.kubeconfigPath, '--yes', '--json', '--containerd-config', config, ...clusterFlags(c)], { timeoutMs: 300_000 });
+      assert.equal(r.code, 0, `${r.stdout}\n${r.stderr}`);
+      const hostsToml = JSON.parse(r.stdout).nodes[0].changedFiles as string[];
+      assert.equal(hostsToml.length, 1);
+      assert.match(hostsToml[0]!, /certs\.d\/mirror\.lading\.test\/hosts\.toml$/);
+
+      const name = 'via-mirror';
+      await c.core.createNamespacedPod({ namespace: ns!, body: podSpec(name, c.nodeName, `mirror.lading.test/lading-e2e/mirrored:1.0`, { pull: 'IfNotPresent' }) });
+      const pod = await waitForPodRunning(c, ns!, name);
+      assert.match(pod.status!.containerStatuses![0]!.imageID, new RegExp(mirrored.digest));
+
+      const restore = await runLading(['install', '--restore', '--kubeconfig', c.kubeconfigPath, '--yes', '--json'], { timeoutMs: 180_000 });
+      assert.equal(restore.code, 0, `${restore.stdout}\n${restore.stderr}`);
+      assert.deepEqual(JSON.parse(restore.stdout).nodes[0].restored, hostsToml);
+      await assert.rejects(readFile(hostsToml[0]!), /ENOENT/, 'the file lading created is gone again');
+    } finally {
+      await registry.stop();
+    }
   });
 });
 

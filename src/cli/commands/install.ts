@@ -25,13 +25,14 @@ export interface InstallFlags {
   containerdSocket?: string;
   ctr?: string;
   imageStore?: string;
+  containerdConfig?: string;
   storageConf?: string;
   smokeImage?: string;
   restore?: boolean;
   concurrency: string;
 }
 
-export function planLines(plans: NodePlan[]): string[] {
+export function planLines(plans: NodePlan[], mirrors: Array<{ registry: string; endpoints: string[] }> = []): string[] {
   const lines = ['Plan:'];
   for (const plan of plans) {
     const present = new Set(plan.alreadyPresent);
@@ -43,7 +44,15 @@ export function planLines(plans: NodePlan[]): string[] {
         `${present.size ? `, ${present.size} already present` : ''}; ` +
         (plan.facts.runtime === 'cri-o'
           ? 'into the read-only additional image store; storage.conf lists it (backed up first; CRI-O restarts only if the file changes)'
-          : 'no runtime configuration is changed'),
+          : mirrors.length
+            ? 'into containerd'
+            : 'no runtime configuration is changed'),
+    );
+  }
+  if (mirrors.length) {
+    lines.push(
+      `  mirrors: ${mirrors.map((m) => `${m.registry} -> ${m.endpoints.join(', ')}`).join('; ')}`,
+      '    (containerd: certs.d/<registry>/hosts.toml, config_path enabled if needed, with a restart; CRI-O: a registries.conf.d drop-in and a reload; every file backed up first)',
     );
   }
   return lines;
@@ -53,6 +62,7 @@ export function reportLines(report: InstallReport): string[] {
   const lines = [`${report.ok ? 'OK' : 'FAILED'}  ${report.cluster.server} (${report.cluster.version})`];
   for (const node of report.nodes) {
     lines.push(`  ${node.node}  ${node.platform}  ${node.runtime}`);
+    for (const file of node.changedFiles) lines.push(`    ✔ wrote        ${file} (original backed up)`);
     if (node.error) lines.push(`    ✖ ${node.error}`);
     for (const image of node.images) {
       const mark = image.outcome === 'injected' || image.outcome === 'present' ? '✔' : '✖';
@@ -100,6 +110,7 @@ export async function runInstall(bundle: string | undefined, flags: InstallFlags
     ...(flags.containerdSocket ? { containerdSocket: flags.containerdSocket } : {}),
     ...(flags.ctr ? { ctr: flags.ctr } : {}),
     ...(flags.imageStore ? { imageStore: flags.imageStore } : {}),
+    ...(flags.containerdConfig ? { containerdConfig: flags.containerdConfig } : {}),
     ...(flags.storageConf ? { storageConf: flags.storageConf } : {}),
     ...(flags.smokeImage ? { smokeImage: flags.smokeImage } : {}),
     progress,
@@ -127,7 +138,7 @@ export async function runInstall(bundle: string | undefined, flags: InstallFlags
     await runTasksView(mode, streams, progress, (renderer, rendererOptions, outputIntervalMs) =>
       buildPreflightTasks(job, { renderer, rendererOptions, concurrency, progress, outputIntervalMs }),
     );
-    if (mode !== 'json') streams.stdout.write(planLines(job.nodes).join('\n') + '\n');
+    if (mode !== 'json') streams.stdout.write(planLines(job.nodes, job.mirrors).join('\n') + '\n');
     if (!flags.yes && !(await confirm(streams, `Install on ${job.nodes.length} node(s)?`))) {
       streams.stderr.write('Nothing was changed.\n');
       return ExitCode.ok;

@@ -56,6 +56,8 @@ export interface BundleMetadata {
   tool: { name: 'lading'; version: string };
   platforms: string[];
   images: BundleImage[];
+  /** Registry mirrors for the nodes, from the spec (absent in bundles without any). */
+  mirrors?: Array<{ registry: string; endpoints: string[]; skipVerify: boolean }>;
 }
 
 /**

@@ -85,6 +85,7 @@ const LIBRARY_PATHS: Record<string, string> = {
   amd64: '/host/lib/x86_64-linux-gnu:/host/usr/lib/x86_64-linux-gnu:/host/usr/lib64:/host/lib64:/host/lib:/host/usr/lib',
   arm64: '/host/lib/aarch64-linux-gnu:/host/usr/lib/aarch64-linux-gnu:/host/usr/lib64:/host/lib64:/host/lib:/host/usr/lib',
 };
+const HOST_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
 const CHROOTS = ['/host/usr/sbin/chroot', '/host/usr/bin/chroot', '/host/sbin/chroot', '/host/bin/chroot'];
 
 export interface StartAgentOptions {
@@ -126,7 +127,8 @@ export async function startAgent(conn: ClusterConnection, options: StartAgentOpt
           namespace: options.namespace,
           pod,
           container: CONTAINER,
-          command: [...prefix, '/bin/sh', '-c', script],
+          // The agent's image may set no PATH at all (pause does not): give the host's shell the usual one.
+          command: [...prefix, '/bin/sh', '-c', `PATH=${HOST_PATH}; export PATH\n${script}`],
           ...(execOptions.stdin ? { stdin: execOptions.stdin } : {}),
           ...((execOptions.signal ?? options.signal) ? { signal: (execOptions.signal ?? options.signal)! } : {}),
         }),

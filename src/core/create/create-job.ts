@@ -285,6 +285,7 @@ export class CreateJob {
       tool: { name: 'lading', version: LADING_VERSION },
       platforms,
       images,
+      ...(spec.mirrors.length ? { mirrors: spec.mirrors } : {}),
     };
     return { index, metadata };
   }

@@ -12,6 +12,52 @@ import { AbortError, ExitCode } from '../errors.js';
 import { announcedSocket, detectContainerd, freeBytes, importArchive, listImages } from '../runtimes/containerd.js';
 import { configureStore, detectContainersStorage, listStore, loadIntoStore } from '../runtimes/containers-storage.js';
 import type { NodeFacts } from '../cluster/preflight.js';
+import type { HostShell } from '../host.js';
+import { readHostFile, writeHostFileWithBackup } from '../config/host-files.js';
+import { CRIO_DROP_IN, crioMirrorsDropIn, enableConfigPath, hostsTomlPath, mergeHostsToml, readContainerdRegistryConfig, type Mirror } from '../config/mirrors.js';
+
+async function systemctl(shell: HostShell, how: 'reload' | 'restart', unit: string, label: string): Promise<void> {
+  const result = await shell.hostExec(`if command -v systemctl >/dev/null 2>&1; then systemctl ${how} ${unit}; else echo "no systemctl on the host" >&2; exit 3; fi`);
+  if (result.exitCode !== 0) {
+    throw new AbortError(`node ${shell.node}: ${how} of ${label} failed: ${(result.stderr || result.message).trim()}`, {
+      exitCode: ExitCode.node,
+      hint: `The configuration is written (backups under /var/lib/lading/backups); ${how} ${label} on the node by hand.`,
+    });
+  }
+}
+
+const DEFAULT_CONTAINERD_CONFIG = '/etc/containerd/config.toml';
+
+/** hosts.toml per mirrored registry, and config_path in config.toml if containerd does not read certs.d yet. */
+async function configureContainerdMirrors(agent: HostShell, facts: NodeFacts, mirrors: Mirror[], options: DriverOptions): Promise<ConfigureResult> {
+  if (mirrors.length === 0) return { changed: [], apply: 'none' };
+  if (facts.distribution !== 'kubernetes') {
+    throw new AbortError(`node ${facts.name}: ${facts.distribution} takes registry mirrors from its registries.yaml, which lading does not write yet`, {
+      exitCode: ExitCode.node,
+      hint: 'Remove spec.mirrors for this cluster, or configure registries.yaml on the nodes by hand.',
+    });
+  }
+  const configFile = options.containerdConfig ?? DEFAULT_CONTAINERD_CONFIG;
+  const major = Number(/containerd:\/\/v?(\d+)/.exec(facts.runtimeVersion)?.[1] ?? 1);
+  const changed: string[] = [];
+  const configText = await readHostFile(agent, configFile);
+  const enabled = enableConfigPath(configText, `${agent.node}:${configFile}`, major);
+  if (enabled.changed) {
+    await writeHostFileWithBackup(agent, configFile, enabled.text, options.backupDir);
+    changed.push(configFile);
+  }
+  const certsDir = readContainerdRegistryConfig(enabled.text, configFile, major).configPath!;
+  for (const mirror of mirrors) {
+    const path = hostsTomlPath(certsDir, mirror.registry);
+    const merged = mergeHostsToml(await readHostFile(agent, path), mirror, `${agent.node}:${path}`);
+    if (merged.changed) {
+      await writeHostFileWithBackup(agent, path, merged.text, options.backupDir);
+      changed.push(path);
+    }
+  }
+  // hosts.toml files are read at each pull; only a new config_path needs a restart.
+  return { changed, apply: changed.includes(configFile) ? 'restart' : 'none' };
+}
 
 export interface RuntimeDriver {
   /** For the report: runtime and where lading reached it. */
@@ -23,14 +69,23 @@ export interface RuntimeDriver {
   /** Free bytes where images land, if known. */
   freeBytes(): Promise<number | undefined>;
   inject(reader: BundleReader, images: BundleImage[], platform: string, onBytes: (n: number) => void, signal?: AbortSignal): Promise<void>;
-  /** Makes the runtime use what was injected across restarts; returns the files changed. */
-  configure(): Promise<string[]>;
-  /** Restarts the runtime so changed configuration takes effect. */
-  restart(): Promise<void>;
+  /** Configures the runtime: images kept across restarts, mirrors from the bundle; says what changed. */
+  configure(mirrors: Mirror[]): Promise<ConfigureResult>;
+  /** Makes changed configuration take effect. */
+  restart(how: 'reload' | 'restart'): Promise<void>;
+}
+
+export interface ConfigureResult {
+  /** Host files written (each backed up first). */
+  changed: string[];
+  /** What the runtime needs for the changes to take effect. */
+  apply: 'none' | 'reload' | 'restart';
 }
 
 export interface DriverOptions {
   containerdSocket?: string;
+  /** containerd's config.toml on the nodes. */
+  containerdConfig?: string;
   ctr?: string;
   imageStore?: string;
   storageConf?: string;
@@ -60,9 +115,9 @@ async function containerdDriver(agent: NodeAgent, facts: NodeFacts, options: Dri
     freeBytes: () => freeBytes(agent, runtime),
     inject: (reader, images, platform, onBytes, signal) =>
       importArchive(agent, runtime, streamNodeArchive(reader, planNodeArchive(images, platform), { onBytes }), signal),
-    // Images in containerd's content store survive restarts as they are; mirrors (hosts.toml) come later.
-    configure: async () => [],
-    restart: async () => undefined,
+    // Images in containerd's content store survive restarts as they are; only mirrors need configuring.
+    configure: (mirrors) => configureContainerdMirrors(agent, facts, mirrors, options),
+    restart: async () => systemctl(agent, 'restart', 'containerd', 'containerd'),
   };
 }
 
@@ -87,15 +142,29 @@ async function crioDriver(agent: NodeAgent, facts: NodeFacts, options: DriverOpt
         await loadIntoStore(agent, store, image.name, streamNodeArchive(reader, plan, { onBytes, digestNames: false }), signal);
       }
     },
-    configure: async () => ((await configureStore(agent, store, options.backupDir)) ? [store.storageConf] : []),
-    restart: async () => {
-      const result = await agent.hostExec('if command -v systemctl >/dev/null 2>&1; then systemctl restart crio; else echo "no systemctl" >&2; exit 3; fi');
-      if (result.exitCode !== 0) {
-        throw new AbortError(`node ${agent.node}: restarting CRI-O failed: ${(result.stderr || result.message).trim()}`, {
-          exitCode: ExitCode.node,
-          hint: `${store.storageConf} now lists ${store.root}; restart CRI-O on the node by hand.`,
-        });
+    configure: async (mirrors) => {
+      const changed: string[] = [];
+      // storage.conf is read only when CRI-O starts; registries.conf.d drop-ins on reload (SIGHUP).
+      if (await configureStore(agent, store, options.backupDir)) changed.push(store.storageConf);
+      let reload = false;
+      if (mirrors.length) {
+        const text = crioMirrorsDropIn(mirrors);
+        if ((await readHostFile(agent, CRIO_DROP_IN)) !== text) {
+          await writeHostFileWithBackup(agent, CRIO_DROP_IN, text, options.backupDir);
+          changed.push(CRIO_DROP_IN);
+          reload = true;
+        }
       }
+      return { changed, apply: changed.includes(store.storageConf) ? 'restart' : reload ? 'reload' : 'none' };
     },
+    restart: async (how) => systemctl(agent, how, 'crio', 'CRI-O'),
   };
+}
+
+/** What restoring these files needs from the runtime: config.toml and storage.conf are read at start only. */
+export function applyAfterRestore(paths: string[], options: DriverOptions): 'none' | 'reload' | 'restart' {
+  const restartFiles = [options.containerdConfig ?? DEFAULT_CONTAINERD_CONFIG, options.storageConf ?? '/etc/containers/storage.conf'];
+  if (paths.some((p) => restartFiles.includes(p))) return 'restart';
+  if (paths.includes(CRIO_DROP_IN)) return 'reload';
+  return 'none';
 }

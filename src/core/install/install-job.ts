@@ -22,7 +22,7 @@ import {
   listNodes,
   type NodeFacts,
 } from '../cluster/preflight.js';
-import { driverFor, type DriverOptions, type RuntimeDriver } from './drivers.js';
+import { applyAfterRestore, driverFor, type DriverOptions, type RuntimeDriver } from './drivers.js';
 import { restoreHostFiles } from '../config/host-files.js';
 import { waitForNodeReady } from '../cluster/preflight.js';
 import { runSmokePod } from './smoke.js';
@@ -107,6 +107,11 @@ export class InstallJob {
       await reader.close();
     }
     return this.#metadata;
+  }
+
+  /** Registry mirrors the bundle asks the nodes to use. */
+  get mirrors(): NonNullable<BundleMetadata['mirrors']> {
+    return this.#metadata?.mirrors ?? [];
   }
 
   /** For --restore: the cluster, permissions and nodes, no bundle. Changes nothing. */
@@ -209,10 +214,11 @@ export class InstallJob {
       progress.publish({ key, progress: meter.snapshot() });
 
       onStage('configuring the runtime');
-      report.changedFiles = await driver.configure();
-      if (report.changedFiles.length > 0) {
-        onStage(`restarting ${plan.facts.runtime}`);
-        await driver.restart();
+      const configured = await driver.configure(this.#metadata?.mirrors ?? []);
+      report.changedFiles = configured.changed;
+      if (configured.apply !== 'none') {
+        onStage(`${configured.apply === 'restart' ? 'restarting' : 'reloading'} ${plan.facts.runtime}`);
+        await driver.restart(configured.apply);
         await waitForNodeReady(conn, plan.facts.name, 180_000, signal);
       }
 
@@ -251,10 +257,11 @@ export class InstallJob {
       onStage('restoring backups');
       const restored = await restoreHostFiles(agent, this.#options.backupDir);
       plan.report.changedFiles = restored;
-      if (restored.length > 0 && plan.facts.runtime !== 'unknown') {
-        onStage(`restarting ${plan.facts.runtime}`);
+      const apply = applyAfterRestore(restored, this.#options);
+      if (apply !== 'none' && plan.facts.runtime !== 'unknown') {
+        onStage(`${apply === 'restart' ? 'restarting' : 'reloading'} ${plan.facts.runtime}`);
         const driver = await driverFor(agent, plan.facts, this.#options);
-        await driver.restart();
+        await driver.restart(apply);
         await waitForNodeReady(conn, plan.facts.name, 180_000, signal);
       }
       return restored;

@@ -55,7 +55,7 @@ spec:
   assert.deepEqual(found, [
     '1:13 apiVersion: expected "lading.dev/v1alpha1", got "lading.dev/v1"',
     '3:18 metadata.name: expected a lowercase name (letters, digits, "-" and "."), e.g. "demo"',
-    '11:3 spec.extra: unknown field (expected one of: platforms, images, registries, manifests, runtime)',
+    '11:3 spec.extra: unknown field (expected one of: platforms, images, registries, mirrors, manifests, runtime)',
     '5:28 spec.platforms[1]: invalid platform "linux/sparc": unknown architecture "sparc"',
     '8:13 spec.images[1]: invalid image reference "UPPER/case": "UPPER" is not a valid repository component (repository names must be lowercase)',
     '9:7 spec.images[2]: expected an image reference string or a mapping with name (and platforms)',
@@ -76,4 +76,16 @@ test('the error message lists every problem under the file name', () => {
     assert.equal(error.exitCode, 3);
     return true;
   });
+});
+
+test('mirrors: registry, endpoints and skipVerify, each checked', () => {
+  const spec = parseSpec(
+    `apiVersion: lading.dev/v1alpha1\nkind: Bundle\nmetadata: {name: m, version: "1"}\nspec:\n  images: [nginx]\n  mirrors:\n    - registry: docker.io\n      endpoints: [https://harbor.site:5000/]\n`,
+    'm.yaml',
+  );
+  assert.deepEqual(spec.mirrors, [{ registry: 'docker.io', endpoints: ['https://harbor.site:5000'], skipVerify: false }]);
+  assert.deepEqual(
+    problems(`apiVersion: lading.dev/v1alpha1\nkind: Bundle\nmetadata: {name: m, version: "1"}\nspec:\n  images: [nginx]\n  mirrors:\n    - registry: docker.io\n      endpoints: [ftp://x]\n      skipVerify: yes please\n`),
+    ['8:19 spec.mirrors[0].endpoints[0]: expected an http(s) URL such as https://harbor.site.local:5000', '9:19 spec.mirrors[0].skipVerify: expected true or false'],
+  );
 });

@@ -29,6 +29,17 @@ export interface BundleSpec {
   images: SpecImage[];
   /** Registries allowed plain HTTP / unverified TLS (`spec.registries.insecure`). */
   insecureRegistries: string[];
+  /** Registry mirrors the nodes should use (containerd hosts.toml, CRI-O registries.conf.d). */
+  mirrors: MirrorSpec[];
+}
+
+export interface MirrorSpec {
+  /** The registry image names use, e.g. docker.io or registry.k8s.io. */
+  registry: string;
+  /** Mirror URLs in order of preference, e.g. https://harbor.site.local:5000. */
+  endpoints: string[];
+  /** Accept any TLS certificate from the mirrors (lab use). */
+  skipVerify: boolean;
 }
 
 export interface SpecProblem {
@@ -55,7 +66,9 @@ export class SpecError extends AbortError {
 const DEFAULT_PLATFORMS = ['linux/amd64'];
 const TOP_KEYS = new Set(['apiVersion', 'kind', 'metadata', 'spec']);
 /** Keys reserved for later issues (manifests, runtime settings) are accepted but not yet used. */
-const SPEC_KEYS = new Set(['platforms', 'images', 'registries', 'manifests', 'runtime']);
+const SPEC_KEYS = new Set(['platforms', 'images', 'registries', 'mirrors', 'manifests', 'runtime']);
+const MIRROR_KEYS = new Set(['registry', 'endpoints', 'skipVerify']);
+const HOSTNAME = /^(?:[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?(?:\.[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?)*)(?::[0-9]{1,5})?$/;
 const IMAGE_KEYS = new Set(['name', 'platforms']);
 const NAME = /^[a-z0-9]([a-z0-9.-]{0,61}[a-z0-9])?$/;
 
@@ -164,6 +177,41 @@ export function parseSpec(text: string, file: string): BundleSpec {
     }
   }
 
+  const mirrors: MirrorSpec[] = [];
+  const mirrorsNode = get(spec, 'mirrors');
+  if (mirrorsNode !== undefined) {
+    if (!isSeq(mirrorsNode)) at(mirrorsNode, 'spec.mirrors', 'expected a list of {registry, endpoints}');
+    else
+      mirrorsNode.items.forEach((item, i) => {
+        const path = `spec.mirrors[${i}]`;
+        const node = item as Node;
+        if (!isMap(node)) return at(node, path, 'expected a mapping with registry and endpoints');
+        unknownKeys(node, MIRROR_KEYS, path);
+        const registry = str(get(node, 'registry'));
+        if (!registry || !HOSTNAME.test(registry)) at(get(node, 'registry') ?? node, `${path}.registry`, 'expected a registry host such as docker.io or registry.lab:5000');
+        const endpointsNode = get(node, 'endpoints');
+        const endpoints: string[] = [];
+        if (!isSeq(endpointsNode) || endpointsNode.items.length === 0) at(endpointsNode ?? node, `${path}.endpoints`, 'expected a non-empty list of mirror URLs');
+        else
+          endpointsNode.items.forEach((e, j) => {
+            const url = str(e as Node);
+            let ok = false;
+            try {
+              const parsed = new URL(url ?? '');
+              ok = (parsed.protocol === 'https:' || parsed.protocol === 'http:') && parsed.hostname !== '' && !parsed.search && !parsed.hash;
+            } catch {
+              ok = false;
+            }
+            if (!ok) at(e as Node, `${path}.endpoints[${j}]`, 'expected an http(s) URL such as https://harbor.site.local:5000');
+            else endpoints.push(url!.replace(/\/+$/, ''));
+          });
+        const skipNode = get(node, 'skipVerify');
+        if (skipNode !== undefined && !(isScalar(skipNode) && typeof skipNode.value === 'boolean')) at(skipNode, `${path}.skipVerify`, 'expected true or false');
+        if (registry && mirrors.some((m) => m.registry === registry)) at(node, path, `registry ${registry} is listed twice`);
+        else if (registry && endpoints.length) mirrors.push({ registry, endpoints, skipVerify: isScalar(skipNode) && skipNode.value === true });
+      });
+  }
+
   const images: SpecImage[] = [];
   const imagesNode = get(spec, 'images');
   if (!isSeq(imagesNode) || imagesNode.items.length === 0) {
@@ -203,7 +251,7 @@ export function parseSpec(text: string, file: string): BundleSpec {
   }
 
   if (problems.length) throw new SpecError(file, problems);
-  return { file, name: name!, version: version!, platforms, images, insecureRegistries };
+  return { file, name: name!, version: version!, platforms, images, insecureRegistries, mirrors };
 }
 
 /** For tests and error messages: the YAML document type, re-exported so callers need not import yaml. */

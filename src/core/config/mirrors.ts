@@ -1,0 +1,141 @@
+/**
+ * Registry mirrors for the nodes' runtimes, rendered from the spec:
+ * containerd reads `certs.d/<registry>/hosts.toml` (when `config_path` is set
+ * in its config.toml), CRI-O reads drop-ins under
+ * /etc/containers/registries.conf.d. Existing files are merged, not replaced:
+ * hosts already configured stay, lading's are added, and every result is
+ * parsed again to prove that nothing else changed.
+ */
+import { parse } from 'smol-toml';
+import { AbortError, ExitCode } from '../errors.js';
+
+export interface Mirror {
+  registry: string;
+  endpoints: string[];
+  skipVerify: boolean;
+}
+
+export const DEFAULT_CERTS_DIR = '/etc/containerd/certs.d';
+export const CRIO_DROP_IN = '/etc/containers/registries.conf.d/50-lading-mirrors.conf';
+
+type Table = Record<string, unknown>;
+
+function tryParse(text: string, file: string): Table {
+  try {
+    return parse(text) as Table;
+  } catch (error) {
+    throw new AbortError(`${file} is not valid TOML: ${(error as Error).message.split('\n')[0]}`, {
+      exitCode: ExitCode.node,
+      hint: 'Fix the file on the node first; lading does not rewrite a file it cannot read.',
+    });
+  }
+}
+
+const q = (value: string) => JSON.stringify(value);
+
+/** The upstream a registry name stands for (Docker Hub's API host for docker.io). */
+export function upstreamServer(registry: string): string {
+  return registry === 'docker.io' ? 'https://registry-1.docker.io' : `https://${registry}`;
+}
+
+/** containerd's directory name for a registry: host:port works as it is. */
+export function hostsTomlPath(certsDir: string, registry: string): string {
+  return `${certsDir.replace(/\/+$/, '')}/${registry}/hosts.toml`;
+}
+
+function hostSection(mirror: Mirror, endpoint: string): string {
+  return `[host.${q(endpoint)}]\n  capabilities = ["pull", "resolve"]${mirror.skipVerify ? '\n  skip_verify = true' : ''}\n`;
+}
+
+/** A new hosts.toml, or lading's hosts added to an existing one (its own hosts and server kept). */
+export function mergeHostsToml(existing: string | undefined, mirror: Mirror, file: string): { text: string; changed: boolean } {
+  if (existing === undefined || existing.trim() === '') {
+    const text = `# Registry mirrors for ${mirror.registry}, written by lading.\nserver = ${q(upstreamServer(mirror.registry))}\n\n${mirror.endpoints.map((e) => hostSection(mirror, e)).join('\n')}`;
+    return { text, changed: true };
+  }
+  const before = tryParse(existing, file);
+  const hosts = (before.host as Table | undefined) ?? {};
+  const missing = mirror.endpoints.filter((e) => !(e in hosts));
+  if (missing.length === 0) return { text: existing, changed: false };
+  const text = `${existing.replace(/\n*$/, '\n')}\n${missing.map((e) => hostSection(mirror, e)).join('\n')}`;
+  const after = tryParse(text, file);
+  const afterHosts = (after.host as Table | undefined) ?? {};
+  const kept = Object.keys(hosts).every((h) => JSON.stringify(afterHosts[h]) === JSON.stringify(hosts[h]));
+  if (!kept || after.server !== before.server || missing.some((e) => !(e in afterHosts))) {
+    throw new AbortError(`${file}: could not add lading's mirrors without changing what is there`, {
+      exitCode: ExitCode.node,
+      hint: `Add [host."${missing[0]}"] with capabilities = ["pull", "resolve"] by hand.`,
+    });
+  }
+  return { text, changed: true };
+}
+
+/** The CRI-O drop-in: one [[registry]] per mirrored registry. lading owns this file. */
+export function crioMirrorsDropIn(mirrors: Mirror[]): string {
+  const blocks = mirrors.map((m) => {
+    const entries = m.endpoints.map((e) => {
+      const url = new URL(e);
+      const location = `${url.host}${url.pathname === '/' ? '' : url.pathname}`;
+      const insecure = url.protocol === 'http:' || m.skipVerify;
+      return `[[registry.mirror]]\nlocation = ${q(location)}${insecure ? '\ninsecure = true' : ''}\n`;
+    });
+    return `[[registry]]\nprefix = ${q(m.registry)}\nlocation = ${q(m.registry)}\n\n${entries.join('\n')}`;
+  });
+  return `# Registry mirrors written by lading; remove with lading install --restore.\n\n${blocks.join('\n')}`;
+}
+
+export interface ContainerdRegistryConfig {
+  /** config.toml's format: 2 (containerd 1.x) or 3 (2.x). */
+  version: number;
+  /** The certs.d directory containerd reads, when config_path is set. */
+  configPath: string | undefined;
+  /** Legacy `registry.mirrors` tables: containerd refuses config_path next to them. */
+  legacyMirrors: boolean;
+}
+
+function criRegistryTable(conf: Table, version: number): Table | undefined {
+  const plugins = conf.plugins as Table | undefined;
+  const cri = version >= 3 ? (plugins?.['io.containerd.cri.v1.images'] as Table | undefined) : (plugins?.['io.containerd.grpc.v1.cri'] as Table | undefined);
+  return cri?.registry as Table | undefined;
+}
+
+/** What a node's config.toml says about registries (absent file: containerd's defaults). */
+export function readContainerdRegistryConfig(text: string | undefined, file: string, majorVersion: number): ContainerdRegistryConfig {
+  const defaultVersion = majorVersion >= 2 ? 3 : 2;
+  if (text === undefined || text.trim() === '') {
+    // containerd 2.x reads /etc/containerd/certs.d by default; 1.x has no default.
+    return { version: defaultVersion, configPath: majorVersion >= 2 ? DEFAULT_CERTS_DIR : undefined, legacyMirrors: false };
+  }
+  const conf = tryParse(text, file);
+  const version = typeof conf.version === 'number' ? conf.version : 1;
+  const registry = criRegistryTable(conf, version);
+  const path = typeof registry?.config_path === 'string' && registry.config_path !== '' ? registry.config_path.split(':')[0] : undefined;
+  return {
+    version,
+    configPath: path ?? (version >= 3 && registry?.config_path === undefined ? DEFAULT_CERTS_DIR : undefined),
+    legacyMirrors: Boolean(registry?.mirrors && Object.keys(registry.mirrors as Table).length),
+  };
+}
+
+/** Sets config_path in config.toml (a new table appended, checked by parsing again). */
+export function enableConfigPath(text: string | undefined, file: string, majorVersion: number, certsDir = DEFAULT_CERTS_DIR): { text: string; changed: boolean } {
+  const current = readContainerdRegistryConfig(text, file, majorVersion);
+  if (current.configPath) return { text: text ?? '', changed: false };
+  if (current.legacyMirrors) {
+    throw new AbortError(`${file} configures registry.mirrors, which containerd does not allow together with config_path`, {
+      exitCode: ExitCode.node,
+      hint: 'Move those mirrors to hosts.toml files (or let lading write them), remove registry.mirrors, then run install again.',
+    });
+  }
+  const table = current.version >= 3 ? 'plugins."io.containerd.cri.v1.images".registry' : 'plugins."io.containerd.grpc.v1.cri".registry';
+  const base = text === undefined || text.trim() === '' ? `version = ${current.version}\n` : text.replace(/\n*$/, '\n');
+  const result = `${base}\n[${table}]\n  config_path = ${q(certsDir)}\n`;
+  const after = readContainerdRegistryConfig(result, file, majorVersion);
+  if (after.configPath !== certsDir) {
+    throw new AbortError(`${file}: could not enable config_path safely (the registry table may be defined in another form)`, {
+      exitCode: ExitCode.node,
+      hint: `Set config_path = "${certsDir}" under [${table}] by hand.`,
+    });
+  }
+  return { text: result, changed: true };
+}
