@@ -17,6 +17,7 @@ import { startRegistry } from '../support/registry.js';
 import { pushImage, type PushedImage } from '../support/images.js';
 import { requireTool } from '../support/tools.js';
 import { runLading, specText } from '../support/lading.js';
+import { startTcpCutProxy } from '../support/tcp-cut-proxy.js';
 
 const run = promisify(execFile);
 
@@ -193,6 +194,52 @@ describe('lading install on the offline test cluster', () => {
       assert.equal(restore.code, 0, `${restore.stdout}\n${restore.stderr}`);
       assert.deepEqual(JSON.parse(restore.stdout).nodes[0].restored, hostsToml);
       await assert.rejects(readFile(hostsToml[0]!), /ENOENT/, 'the file lading created is gone again');
+    } finally {
+      await registry.stop();
+    }
+  });
+
+  it('an API connection that drops mid-stream is retried, and the image still arrives whole', async () => {
+    const registry = await startRegistry();
+    let big: PushedImage;
+    const bigBundle = join(work, 'drop.tar');
+    try {
+      big = await pushImage(registry, { repository: 'e2e/drop', tag: '1', layers: [{ files: { app: { content: await readFile(join(work, 'app')), mode: 0o755 } } }, { randomBytes: 48 << 20, seed: 'e2e-drop' }], config: { Entrypoint: ['/app'] } });
+      const spec = join(work, 'drop.yaml');
+      await writeFile(spec, specText([big.ref], ['linux/amd64']));
+      const created = await runLading(['create', spec, '-o', bigBundle], { env: { LADING_CACHE_DIR: join(work, 'cache') } });
+      assert.equal(created.code, 0, created.stderr);
+    } finally {
+      await registry.stop();
+    }
+    const server = new URL(c.kc.getCurrentCluster()!.server);
+    const proxy = await startTcpCutProxy({ host: server.hostname, port: Number(server.port) }, 16 << 20);
+    try {
+      const kubeconfig = join(work, 'via-proxy.kubeconfig');
+      const text = await readFile(c.kubeconfigPath, 'utf8');
+      await writeFile(kubeconfig, text.replace(server.origin, `https://127.0.0.1:${proxy.port}`));
+      const r = await runLading(['install', bigBundle, '--kubeconfig', kubeconfig, '--yes', '--no-tui', ...clusterFlags(c)], { timeoutMs: 300_000 });
+      assert.equal(r.code, 0, `${r.stdout}\n${r.stderr}`);
+      assert.equal(proxy.cuts(), 1, 'the connection was cut once');
+      assert.match(r.stdout, /connection dropped; streaming again \(attempt 2 of 3\)/);
+      assert.match(r.stdout, new RegExp(`✔ injected +${big!.ref.replace(/[.]/g, '\\.')}`));
+    } finally {
+      await proxy.stop();
+    }
+  });
+
+  it('a node whose platform the bundle lacks is refused in preflight', async () => {
+    const registry = await startRegistry();
+    try {
+      const armOnly = await pushImage(registry, { repository: 'e2e/arm-only', tag: '1', platforms: ['linux/arm64'], layers: [{ files: { a: 'b' } }] });
+      const spec = join(work, 'arm.yaml');
+      await writeFile(spec, specText([armOnly.ref], ['linux/arm64']));
+      const armBundle = join(work, 'arm.tar');
+      const created = await runLading(['create', spec, '-o', armBundle], { env: { LADING_CACHE_DIR: join(work, 'cache') } });
+      assert.equal(created.code, 0, created.stderr);
+      const r = await runLading(['install', armBundle, '--kubeconfig', c.kubeconfigPath, '--yes']);
+      assert.equal(r.code, 10, r.stderr);
+      assert.match(r.stderr, new RegExp(`no image in the bundle runs on node ${c.nodeName.replace(/[.]/g, '\\.')} \\(linux/amd64\\); the bundle carries linux/arm64/v8`));
     } finally {
       await registry.stop();
     }

@@ -90,6 +90,8 @@ export async function execInPod(kc: k8s.KubeConfig, options: ExecOptions): Promi
       cause: error,
     });
   }
+  // A dropped connection is reported through 'close' without a status; an 'error' with no listener would crash.
+  ws.on('error', () => undefined);
   const closed = once(ws, 'close');
   const onAbort = () => ws.close();
   options.signal?.addEventListener('abort', onAbort, { once: true });

@@ -26,6 +26,8 @@ import { applyAfterRestore, driverFor, type DriverOptions, type RuntimeDriver } 
 import { restoreHostFiles } from '../config/host-files.js';
 import { waitForNodeReady } from '../cluster/preflight.js';
 import { runSmokePod } from './smoke.js';
+import { ExecConnectionError } from '../cluster/exec.js';
+import { sleep } from '../oci/retry.js';
 
 export interface InstallOptions extends DriverOptions {
   bundle: string;
@@ -71,6 +73,7 @@ export interface NodePlan {
 }
 
 export const VERIFY_PROGRESS_KEY = 'bundle:verify';
+const INJECT_ATTEMPTS = 3;
 
 export class InstallJob {
   readonly #options: InstallOptions;
@@ -198,15 +201,10 @@ export class InstallJob {
         await this.#checkSpace(agent.node, driver, toInject);
         onStage(`injecting ${toInject.images.length} images`);
         const started = performance.now();
-        const reader = await BundleReader.open(this.#options.bundle);
-        try {
-          await driver.inject(reader, missing, plan.facts.platform, (n) => {
-            meter.advance(n);
-            progress.publish({ key, progress: meter.snapshot() });
-          }, signal);
-        } finally {
-          await reader.close();
-        }
+        await this.#injectWithRetry(driver, missing, plan.facts.platform, (n) => {
+          meter.advance(n);
+          progress.publish({ key, progress: meter.snapshot() });
+        }, onStage);
         report.injectedBytes = toInject.bytes;
         report.injectMs = Math.round(performance.now() - started);
       }
@@ -270,6 +268,36 @@ export class InstallJob {
       throw error;
     } finally {
       if (agent) await removeAgent(conn, namespace, agent.pod);
+    }
+  }
+
+  /**
+   * Streams the images in; if the API connection drops mid-stream, streams
+   * them again (the runtime names an image only once all of it arrived, so a
+   * broken stream leaves nothing half-present). Progress counts each byte once.
+   */
+  async #injectWithRetry(driver: RuntimeDriver, images: BundleImage[], platform: string, onBytes: (n: number) => void, onStage: (stage: string) => void): Promise<void> {
+    const { signal } = this.#options;
+    let counted = 0;
+    for (let attempt = 1; ; attempt++) {
+      let sent = 0;
+      const reader = await BundleReader.open(this.#options.bundle);
+      try {
+        await driver.inject(reader, images, platform, (n) => {
+          sent += n;
+          if (sent > counted) {
+            onBytes(sent - counted);
+            counted = sent;
+          }
+        }, signal);
+        return;
+      } catch (error) {
+        if (!(error instanceof ExecConnectionError) || attempt >= INJECT_ATTEMPTS || signal?.aborted) throw error;
+        onStage(`connection dropped; streaming again (attempt ${attempt + 1} of ${INJECT_ATTEMPTS})`);
+        await sleep(2_000 * attempt, signal);
+      } finally {
+        await reader.close();
+      }
     }
   }
 
