@@ -18,6 +18,7 @@ import { pushImage, type PushedImage } from '../support/images.js';
 import { requireTool } from '../support/tools.js';
 import { runLading, specText } from '../support/lading.js';
 import { startTcpCutProxy } from '../support/tcp-cut-proxy.js';
+import { runInTty } from '../support/tty.js';
 
 const run = promisify(execFile);
 
@@ -66,6 +67,16 @@ describe('lading install on the offline test cluster', () => {
     const r = await runLading(['install', bundle, '--kubeconfig', c.kubeconfigPath]);
     assert.equal(r.code, 2, r.stderr);
     assert.match(r.stderr, /Pass --yes for unattended runs/);
+  });
+
+  it('interactively: the plan, then a question; "n" changes nothing', async () => {
+    const run = await runInTty(['install', bundle, '--kubeconfig', c.kubeconfigPath, ...clusterFlags(c)], {}, { when: /Install on 1 node\(s\)\? \[y\/N\]/, keys: 'n\r' });
+    assert.equal(run.code, 0, run.screen);
+    assert.match(run.screen, /✔ Verify bundle/);
+    assert.match(run.screen, /Plan:\r?\n {2}127\.0\.0\.1 {2}linux\/amd64 {2}containerd:\/\/2\.\d+\.\d+: inject \d image/);
+    assert.match(run.screen, /Nothing was changed\./);
+    const ns = await c.core.listNamespace();
+    assert.ok(!ns.items.some((n) => n.metadata?.name === 'lading-system' && !n.metadata.labels?.['app.kubernetes.io/managed-by']), 'no half-made namespace');
   });
 
   it('injects, verifies and cleans up; pods start from the image by tag and by source digest', async () => {
@@ -243,6 +254,39 @@ describe('lading install on the offline test cluster', () => {
     } finally {
       await registry.stop();
     }
+  });
+
+  it('Ctrl-C during injection: exit 130, agents removed, no image under its final name', async () => {
+    const registry = await startRegistry();
+    const bundlePath = join(work, 'ctrlc.tar');
+    let image: PushedImage;
+    try {
+      image = await pushImage(registry, { repository: 'e2e/ctrlc', tag: '1', layers: [{ randomBytes: 96 << 20, seed: 'e2e-ctrlc' }] });
+      const spec = join(work, 'ctrlc.yaml');
+      await writeFile(spec, specText([image.ref], ['linux/amd64']));
+      const created = await runLading(['create', spec, '-o', bundlePath], { env: { LADING_CACHE_DIR: join(work, 'cache') } });
+      assert.equal(created.code, 0, created.stderr);
+    } finally {
+      await registry.stop();
+    }
+    let interrupted = false;
+    const r = await runLading(['install', bundlePath, '--kubeconfig', c.kubeconfigPath, '--yes', '--no-tui', ...clusterFlags(c)], {
+      timeoutMs: 180_000,
+      onSpawn: (child) =>
+        child.stdout!.on('data', (chunk: Buffer) => {
+          if (!interrupted && /injecting 1 images/.test(chunk.toString())) {
+            interrupted = true;
+            setTimeout(() => child.kill('SIGINT'), 300);
+          }
+        }),
+    });
+    assert.ok(interrupted, r.stdout);
+    assert.equal(r.code, 130, `${r.stdout}\n${r.stderr}`);
+    const agents = await c.core.listNamespacedPod({ namespace: 'lading-system', labelSelector: 'app.kubernetes.io/name=lading-agent' });
+    assert.deepEqual(agents.items.map((p) => p.metadata?.name), [], 'no agent pod is left');
+    const ctr = c.env['LADING_CTR']!;
+    const listed = await run(ctr, ['-a', c.env['LADING_CONTAINERD_ADDRESS']!, '-n', 'k8s.io', 'images', 'ls', '-q']);
+    assert.ok(!listed.stdout.split('\n').includes(image!.ref), 'the interrupted image is not named on the node');
   });
 });
 

@@ -5,24 +5,20 @@
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { stripVTControlCharacters } from 'node:util';
 import { startRegistry, type TestRegistry } from '../support/registry.js';
 import { pushImage, type PushedImage } from '../support/images.js';
 import { startFaultProxy } from '../support/fault-proxy.js';
-import { requireTool } from '../support/tools.js';
-import { LADING_BIN, specText } from '../support/lading.js';
+import { specText } from '../support/lading.js';
+import { runInTty } from '../support/tty.js';
 
 let work: string;
 let registry: TestRegistry;
 let image: PushedImage;
-let script: string;
 
 before(async () => {
-  script = requireTool('script', 'install it with `apt-get install bsdutils` (util-linux script)');
   work = await mkdtemp(join(tmpdir(), 'lading-tty-'));
   registry = await startRegistry();
   image = await pushImage(registry, { repository: 'tty/app', tag: '1', layers: [{ randomBytes: 16 << 20, seed: 'tty-layer' }] });
@@ -32,41 +28,6 @@ after(async () => {
   await registry?.stop();
   if (work) await rm(work, { recursive: true, force: true });
 });
-
-interface TtyRun {
-  code: number | null;
-  screen: string;
-  raw: string;
-}
-
-/** Runs lading under a pseudo-terminal of 100x30; `typeAfter` types keys once the output matches. */
-function runInTty(args: string[], env: NodeJS.ProcessEnv, typeAfter?: { when: RegExp; keys: string }): Promise<TtyRun> {
-  const command = [LADING_BIN, ...args].map((a) => `'${a.replaceAll("'", "'\\''")}'`).join(' ');
-  return new Promise((resolve, reject) => {
-    // A terminal session as a person has it: no CI variable (Ink and lading both read it), colours on.
-    const { CI: _ci, NO_COLOR: _noColor, FORCE_COLOR: _force, ...rest } = process.env;
-    const child = spawn(script, ['-qefc', `stty cols 100 rows 30; exec ${command}`, '/dev/null'], {
-      env: { ...rest, TERM: 'xterm-256color', ...env },
-      stdio: ['pipe', 'pipe', 'pipe'],
-    });
-    let raw = '';
-    let typed = false;
-    child.stdout.setEncoding('utf8').on('data', (s: string) => {
-      raw += s;
-      if (typeAfter && !typed && typeAfter.when.test(stripVTControlCharacters(raw))) {
-        typed = true;
-        child.stdin.write(typeAfter.keys);
-      }
-    });
-    const timer = setTimeout(() => child.kill('SIGKILL'), 60_000);
-    child.on('error', reject);
-    child.on('close', (code) => {
-      clearTimeout(timer);
-      child.stdin.destroy();
-      resolve({ code, raw, screen: stripVTControlCharacters(raw) });
-    });
-  });
-}
 
 describe('interactive create in a pseudo-terminal', () => {
   test('draws the live task list and leaves the summary on screen', async () => {

@@ -130,6 +130,7 @@ export async function runInstall(bundle: string | undefined, flags: InstallFlags
       const ctx = await runTasksView(mode, streams, progress, (renderer, rendererOptions, outputIntervalMs) =>
         buildRestoreTasks(job, { renderer, rendererOptions, concurrency, progress, outputIntervalMs }),
       );
+      if (interrupt.signal.aborted) throw interrupt.signal.reason;
       const report = job.report();
       if (mode === 'json') writeJson(streams.stdout, { ok: !ctx.nodesFailed, nodes: report.nodes.map((n) => ({ node: n.node, restored: n.changedFiles, error: n.error })) });
       else for (const n of report.nodes) streams.stdout.write(`${n.node}: ${n.error ? `✖ ${n.error}` : n.changedFiles.length ? `restored ${n.changedFiles.join(', ')}` : 'nothing to restore'}\n`);
@@ -147,6 +148,8 @@ export async function runInstall(bundle: string | undefined, flags: InstallFlags
     await runTasksView(mode, streams, progress, (renderer, rendererOptions, outputIntervalMs) =>
       buildInstallTasks(job, { renderer, rendererOptions, concurrency, progress, outputIntervalMs }),
     );
+    // Node tasks do not stop each other; an interrupted run still ends as interrupted.
+    if (interrupt.signal.aborted) throw interrupt.signal.reason;
     const report = job.report();
     if (mode === 'json') writeJson(streams.stdout, report);
     else streams.stdout.write(reportLines(report).join('\n') + '\n');
