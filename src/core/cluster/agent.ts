@@ -12,6 +12,7 @@ import { sleep } from '../oci/retry.js';
 import { execInPod } from './exec.js';
 import type { HostShell } from '../host.js';
 import { api, type ClusterConnection } from './kube.js';
+import { pinnedPod } from './pods.js';
 
 export const AGENT_LABEL = 'app.kubernetes.io/name';
 export const AGENT_LABEL_VALUE = 'lading-agent';
@@ -34,34 +35,14 @@ export function pickAgentImage(node: k8s.V1Node): string | undefined {
 }
 
 function agentPod(namespace: string, node: string, image: string): k8s.V1Pod {
-  return {
-    apiVersion: 'v1',
-    kind: 'Pod',
-    metadata: {
-      generateName: `lading-agent-`,
-      namespace,
-      labels: { [AGENT_LABEL]: AGENT_LABEL_VALUE, 'app.kubernetes.io/managed-by': 'lading', [NODE_LABEL]: node.slice(0, 63) },
-    },
-    spec: {
-      nodeName: node,
-      restartPolicy: 'Never',
-      tolerations: [{ operator: 'Exists' }],
-      automountServiceAccountToken: false,
-      enableServiceLinks: false,
-      terminationGracePeriodSeconds: 1,
-      hostPID: false,
-      containers: [
-        {
-          name: CONTAINER,
-          image,
-          imagePullPolicy: 'Never',
-          securityContext: { privileged: true },
-          volumeMounts: [{ name: 'host', mountPath: '/host' }],
-        },
-      ],
-      volumes: [{ name: 'host', hostPath: { path: '/', type: 'Directory' } }],
-    },
-  };
+  return pinnedPod({
+    namespace,
+    node,
+    generateName: 'lading-agent-',
+    labels: { [AGENT_LABEL]: AGENT_LABEL_VALUE, [NODE_LABEL]: node.slice(0, 63) },
+    containers: [{ name: CONTAINER, image, imagePullPolicy: 'Never', securityContext: { privileged: true }, volumeMounts: [{ name: 'host', mountPath: '/host' }] }],
+    volumes: [{ name: 'host', hostPath: { path: '/', type: 'Directory' } }],
+  });
 }
 
 /** Where a host's dynamic loader may be, real files first (absolute symlinks do not resolve under /host). */

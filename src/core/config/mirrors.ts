@@ -6,8 +6,8 @@
  * hosts already configured stay, lading's are added, and every result is
  * parsed again to prove that nothing else changed.
  */
-import { parse } from 'smol-toml';
 import { AbortError, ExitCode } from '../errors.js';
+import { parseNodeToml, type TomlTable } from './toml.js';
 
 export interface Mirror {
   registry: string;
@@ -18,18 +18,8 @@ export interface Mirror {
 export const DEFAULT_CERTS_DIR = '/etc/containerd/certs.d';
 export const CRIO_DROP_IN = '/etc/containers/registries.conf.d/50-lading-mirrors.conf';
 
-type Table = Record<string, unknown>;
+type Table = TomlTable;
 
-function tryParse(text: string, file: string): Table {
-  try {
-    return parse(text) as Table;
-  } catch (error) {
-    throw new AbortError(`${file} is not valid TOML: ${(error as Error).message.split('\n')[0]}`, {
-      exitCode: ExitCode.node,
-      hint: 'Fix the file on the node first; lading does not rewrite a file it cannot read.',
-    });
-  }
-}
 
 const q = (value: string) => JSON.stringify(value);
 
@@ -53,12 +43,12 @@ export function mergeHostsToml(existing: string | undefined, mirror: Mirror, fil
     const text = `# Registry mirrors for ${mirror.registry}, written by lading.\nserver = ${q(upstreamServer(mirror.registry))}\n\n${mirror.endpoints.map((e) => hostSection(mirror, e)).join('\n')}`;
     return { text, changed: true };
   }
-  const before = tryParse(existing, file);
+  const before = parseNodeToml(existing, file);
   const hosts = (before.host as Table | undefined) ?? {};
   const missing = mirror.endpoints.filter((e) => !(e in hosts));
   if (missing.length === 0) return { text: existing, changed: false };
   const text = `${existing.replace(/\n*$/, '\n')}\n${missing.map((e) => hostSection(mirror, e)).join('\n')}`;
-  const after = tryParse(text, file);
+  const after = parseNodeToml(text, file);
   const afterHosts = (after.host as Table | undefined) ?? {};
   const kept = Object.keys(hosts).every((h) => JSON.stringify(afterHosts[h]) === JSON.stringify(hosts[h]));
   if (!kept || after.server !== before.server || missing.some((e) => !(e in afterHosts))) {
@@ -106,7 +96,7 @@ export function readContainerdRegistryConfig(text: string | undefined, file: str
     // containerd 2.x reads /etc/containerd/certs.d by default; 1.x has no default.
     return { version: defaultVersion, configPath: majorVersion >= 2 ? DEFAULT_CERTS_DIR : undefined, legacyMirrors: false };
   }
-  const conf = tryParse(text, file);
+  const conf = parseNodeToml(text, file);
   const version = typeof conf.version === 'number' ? conf.version : 1;
   const registry = criRegistryTable(conf, version);
   const path = typeof registry?.config_path === 'string' && registry.config_path !== '' ? registry.config_path.split(':')[0] : undefined;

@@ -5,8 +5,8 @@
  * /usr/ock/containers, stay as they were), and the result is parsed again and
  * compared with the original so the edit can only ever have added one entry.
  */
-import { parse } from 'smol-toml';
 import { AbortError, ExitCode } from '../errors.js';
+import { parseNodeToml, type TomlTable } from './toml.js';
 
 export const DEFAULT_IMAGE_STORE = '/var/lib/lading/images';
 
@@ -15,18 +15,8 @@ export interface StorageConfEdit {
   changed: boolean;
 }
 
-type Table = Record<string, unknown>;
+type Table = TomlTable;
 
-function parseConf(text: string, file: string): Table {
-  try {
-    return parse(text) as Table;
-  } catch (error) {
-    throw new AbortError(`${file} is not valid TOML: ${(error as Error).message.split('\n')[0]}`, {
-      exitCode: ExitCode.node,
-      hint: 'Fix the file on the node first; lading does not rewrite a file it cannot read.',
-    });
-  }
-}
 
 function stores(conf: Table): string[] {
   const value = ((conf.storage as Table | undefined)?.options as Table | undefined)?.additionalimagestores;
@@ -39,7 +29,7 @@ function tomlString(value: string): string {
 
 /** Adds `store` to additionalimagestores; `changed` is false when it is already there. */
 export function addAdditionalImageStore(text: string, store: string, file = 'storage.conf'): StorageConfEdit {
-  const before = parseConf(text, file);
+  const before = parseNodeToml(text, file);
   if (stores(before).includes(store)) return { text, changed: false };
 
   const lines = text.split('\n');
@@ -71,7 +61,7 @@ export function addAdditionalImageStore(text: string, store: string, file = 'sto
     }
   }
   const result = edited.join('\n');
-  const after = parseConf(result, file);
+  const after = parseNodeToml(result, file);
   const expected = structuredClone(before);
   const storage = ((expected.storage ??= {}) as Table);
   const options = ((storage.options ??= {}) as Table);

@@ -8,6 +8,7 @@ import type * as k8s from '@kubernetes/client-node';
 import { sleep } from '../oci/retry.js';
 import type { BundleImage } from '../bundle/layout.js';
 import type { ClusterConnection } from '../cluster/kube.js';
+import { pinnedPod } from '../cluster/pods.js';
 
 export interface SmokeResult {
   image: string;
@@ -16,20 +17,7 @@ export interface SmokeResult {
 }
 
 function smokePod(namespace: string, node: string, image: string, policy: 'Never' | 'IfNotPresent'): k8s.V1Pod {
-  return {
-    apiVersion: 'v1',
-    kind: 'Pod',
-    metadata: { generateName: 'lading-smoke-', namespace, labels: { 'app.kubernetes.io/name': 'lading-smoke', 'app.kubernetes.io/managed-by': 'lading' } },
-    spec: {
-      nodeName: node,
-      restartPolicy: 'Never',
-      tolerations: [{ operator: 'Exists' }],
-      automountServiceAccountToken: false,
-      enableServiceLinks: false,
-      terminationGracePeriodSeconds: 1,
-      containers: [{ name: 'smoke', image, imagePullPolicy: policy }],
-    },
-  };
+  return pinnedPod({ namespace, node, generateName: 'lading-smoke-', labels: { 'app.kubernetes.io/name': 'lading-smoke' }, containers: [{ name: 'smoke', image, imagePullPolicy: policy }] });
 }
 
 async function startsWithoutPull(conn: ClusterConnection, pod: k8s.V1Pod, timeoutMs: number, signal?: AbortSignal): Promise<string | undefined> {
