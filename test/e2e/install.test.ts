@@ -288,6 +288,44 @@ describe('lading install on the offline test cluster', () => {
     const listed = await run(ctr, ['-a', c.env['LADING_CONTAINERD_ADDRESS']!, '-n', 'k8s.io', 'images', 'ls', '-q']);
     assert.ok(!listed.stdout.split('\n').includes(image!.ref), 'the interrupted image is not named on the node');
   });
+
+  it('mirror credentials from --mirror-auth: the node pulls from an authenticated mirror; the secret is never printed', async () => {
+    const registry = await startRegistry({ auth: { username: 'site', password: 'mirror-s3cret' } });
+    try {
+      const secretImage = await pushImage(registry, {
+        repository: 'lading-e2e/secret',
+        tag: '1',
+        layers: [{ files: { app: { content: await readFile(join(work, 'app')), mode: 0o755 } } }],
+        config: { Entrypoint: ['/app'] },
+      });
+      const carried = await pushImage(registry, { repository: 'e2e/carried', tag: '1', layers: [{ files: { app: { content: await readFile(join(work, 'app')), mode: 0o755 } } }], config: { Entrypoint: ['/app'] } });
+      const authFile = join(work, 'mirror-auth.json');
+      await writeFile(authFile, JSON.stringify({ auths: { [registry.host]: { auth: Buffer.from('site:mirror-s3cret').toString('base64') } } }));
+      const spec = join(work, 'auth-mirrors.yaml');
+      await writeFile(spec, `${specText([carried.ref], ['linux/amd64'])}  mirrors:\n    - registry: auth-mirror.lading.test\n      endpoints: [${registry.url}]\n`);
+      const withMirrors = join(work, 'auth-mirrors.tar');
+      const created = await runLading(['create', spec, '-o', withMirrors], { env: { LADING_CACHE_DIR: join(work, 'cache'), REGISTRY_AUTH_FILE: authFile } });
+      assert.equal(created.code, 0, created.stderr);
+
+      const config = join(dirname(c.kubeconfigPath), 'containerd', 'config.toml');
+      const r = await runLading(['install', withMirrors, '--kubeconfig', c.kubeconfigPath, '--yes', '--no-tui', '--containerd-config', config, '--mirror-auth', authFile, ...clusterFlags(c)], { timeoutMs: 300_000 });
+      assert.equal(r.code, 0, `${r.stdout}\n${r.stderr}`);
+      assert.ok(!`${r.stdout}${r.stderr}`.includes('mirror-s3cret') && !`${r.stdout}${r.stderr}`.includes(Buffer.from('site:mirror-s3cret').toString('base64')), 'no secret in the output');
+      const hostsToml = join(dirname(c.kubeconfigPath), 'containerd', 'certs.d', 'auth-mirror.lading.test', 'hosts.toml');
+      const { stdout: mode } = await run('stat', ['-c', '%a', hostsToml]);
+      assert.equal(mode.trim(), '600');
+
+      await c.core.createNamespacedPod({ namespace: ns!, body: podSpec('via-auth-mirror', c.nodeName, 'auth-mirror.lading.test/lading-e2e/secret:1', { pull: 'IfNotPresent' }) });
+      const pod = await waitForPodRunning(c, ns!, 'via-auth-mirror');
+      assert.match(pod.status!.containerStatuses![0]!.imageID, new RegExp(secretImage.digest));
+
+      const restore = await runLading(['install', '--restore', '--kubeconfig', c.kubeconfigPath, '--yes', '--json'], { timeoutMs: 180_000 });
+      assert.equal(restore.code, 0, restore.stderr);
+      await assert.rejects(readFile(hostsToml), /ENOENT/);
+    } finally {
+      await registry.stop();
+    }
+  });
 });
 
 /** The harness's node has containerd and ctr in non-default places: tell lading where (as an operator would). */

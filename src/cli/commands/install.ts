@@ -26,6 +26,7 @@ export interface InstallFlags {
   ctr?: string;
   imageStore?: string;
   containerdConfig?: string;
+  mirrorAuth?: string;
   storageConf?: string;
   smokeImage?: string;
   restore?: boolean;
@@ -98,6 +99,7 @@ export async function runInstall(bundle: string | undefined, flags: InstallFlags
   if (!bundle && !flags.restore) {
     throw new AbortError('install needs a bundle file (or --restore)', { exitCode: ExitCode.usage, hint: 'lading install BUNDLE, or lading install --restore.' });
   }
+  const mirrorAuthFile = flags.mirrorAuth;
   const conn = connectCluster({ ...(flags.kubeconfig ? { kubeconfig: flags.kubeconfig } : {}), ...(flags.context ? { context: flags.context } : {}) });
   const interrupt = onInterrupt();
   const progress = new ProgressHub();
@@ -111,6 +113,7 @@ export async function runInstall(bundle: string | undefined, flags: InstallFlags
     ...(flags.ctr ? { ctr: flags.ctr } : {}),
     ...(flags.imageStore ? { imageStore: flags.imageStore } : {}),
     ...(flags.containerdConfig ? { containerdConfig: flags.containerdConfig } : {}),
+    ...(mirrorAuthFile ? { mirrorAuthFile } : {}),
     ...(flags.storageConf ? { storageConf: flags.storageConf } : {}),
     ...(flags.smokeImage ? { smokeImage: flags.smokeImage } : {}),
     progress,

@@ -24,7 +24,13 @@ export async function readHostFile(shell: HostShell, path: string): Promise<stri
   return marker === 'present' ? result.stdout.slice(newline + 1) : undefined;
 }
 
-export async function writeHostFileWithBackup(shell: HostShell, path: string, content: string, backupDir = DEFAULT_BACKUP_DIR): Promise<void> {
+export async function writeHostFileWithBackup(
+  shell: HostShell,
+  path: string,
+  content: string,
+  backupDir = DEFAULT_BACKUP_DIR,
+  options: { secret?: boolean } = {},
+): Promise<void> {
   if (!path.startsWith('/')) throw new AbortError(`host paths must be absolute, got ${path}`, { exitCode: ExitCode.usage });
   const f = shellQuote(path);
   // Backups mirror the path: <backupDir>/files/etc/x for a file that existed, <backupDir>/absent/etc/x for one that did not.
@@ -37,8 +43,9 @@ export async function writeHostFileWithBackup(shell: HostShell, path: string, co
     `  if [ -e ${f} ]; then mkdir -p "$(dirname ${kept})"; cp -p ${f} ${kept}; else mkdir -p "$(dirname ${absent})"; : > ${absent}; fi`,
     'fi',
     `mkdir -p "$(dirname ${f})"`,
-    `cat > ${f}.lading-tmp`,
-    `if [ -e ${f} ]; then chmod --reference=${f} ${f}.lading-tmp 2>/dev/null || true; fi`,
+    // A file holding credentials is readable by root only, from its first byte.
+    options.secret ? `(umask 077; cat > ${f}.lading-tmp)` : `cat > ${f}.lading-tmp`,
+    options.secret ? `chmod 600 ${f}.lading-tmp` : `if [ -e ${f} ]; then chmod --reference=${f} ${f}.lading-tmp 2>/dev/null || true; fi`,
     `mv ${f}.lading-tmp ${f}`,
   ].join('\n');
   const stdin = new PassThrough();

@@ -62,3 +62,11 @@ test('legacy registry.mirrors and config_path cannot live together: refused with
   const legacy = 'version = 2\n[plugins."io.containerd.grpc.v1.cri".registry.mirrors."docker.io"]\n  endpoint = ["https://m"]\n';
   assert.throws(() => enableConfigPath(legacy, '/etc/containerd/config.toml', 1), /configures registry\.mirrors, which containerd does not allow together with config_path/);
 });
+
+test('mirror credentials become an Authorization header of that host only', () => {
+  const auth = new Map([['https://harbor.site.local:5000', 'Basic cm9ib3Q6czNjcmV0']]);
+  const { text } = mergeHostsToml(undefined, hub, 'hosts.toml', auth);
+  const parsed = JSON.parse(JSON.stringify(parse(text))) as { host: Record<string, { header?: { authorization: string } }> };
+  assert.deepEqual(parsed.host['https://harbor.site.local:5000']!.header, { authorization: 'Basic cm9ib3Q6czNjcmV0' });
+  assert.equal(parsed.host['http://10.0.0.5:5000']!.header, undefined);
+});

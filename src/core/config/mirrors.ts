@@ -33,21 +33,28 @@ export function hostsTomlPath(certsDir: string, registry: string): string {
   return `${certsDir.replace(/\/+$/, '')}/${registry}/hosts.toml`;
 }
 
-function hostSection(mirror: Mirror, endpoint: string): string {
-  return `[host.${q(endpoint)}]\n  capabilities = ["pull", "resolve"]${mirror.skipVerify ? '\n  skip_verify = true' : ''}\n`;
+/** Authorization header values per mirror endpoint (`Basic ...`): secrets, written only into the file. */
+export type MirrorAuth = ReadonlyMap<string, string>;
+
+function hostSection(mirror: Mirror, endpoint: string, auth?: MirrorAuth): string {
+  const header = auth?.get(endpoint);
+  return (
+    `[host.${q(endpoint)}]\n  capabilities = ["pull", "resolve"]${mirror.skipVerify ? '\n  skip_verify = true' : ''}\n` +
+    (header ? `  [host.${q(endpoint)}.header]\n    authorization = ${q(header)}\n` : '')
+  );
 }
 
 /** A new hosts.toml, or lading's hosts added to an existing one (its own hosts and server kept). */
-export function mergeHostsToml(existing: string | undefined, mirror: Mirror, file: string): { text: string; changed: boolean } {
+export function mergeHostsToml(existing: string | undefined, mirror: Mirror, file: string, auth?: MirrorAuth): { text: string; changed: boolean } {
   if (existing === undefined || existing.trim() === '') {
-    const text = `# Registry mirrors for ${mirror.registry}, written by lading.\nserver = ${q(upstreamServer(mirror.registry))}\n\n${mirror.endpoints.map((e) => hostSection(mirror, e)).join('\n')}`;
+    const text = `# Registry mirrors for ${mirror.registry}, written by lading.\nserver = ${q(upstreamServer(mirror.registry))}\n\n${mirror.endpoints.map((e) => hostSection(mirror, e, auth)).join('\n')}`;
     return { text, changed: true };
   }
   const before = parseNodeToml(existing, file);
   const hosts = (before.host as Table | undefined) ?? {};
   const missing = mirror.endpoints.filter((e) => !(e in hosts));
   if (missing.length === 0) return { text: existing, changed: false };
-  const text = `${existing.replace(/\n*$/, '\n')}\n${missing.map((e) => hostSection(mirror, e)).join('\n')}`;
+  const text = `${existing.replace(/\n*$/, '\n')}\n${missing.map((e) => hostSection(mirror, e, auth)).join('\n')}`;
   const after = parseNodeToml(text, file);
   const afterHosts = (after.host as Table | undefined) ?? {};
   const kept = Object.keys(hosts).every((h) => JSON.stringify(afterHosts[h]) === JSON.stringify(hosts[h]));

@@ -14,7 +14,7 @@ import { configureStore, detectContainersStorage, listStore, loadIntoStore } fro
 import type { NodeFacts } from '../cluster/preflight.js';
 import type { HostShell } from '../host.js';
 import { readHostFile, writeHostFileWithBackup } from '../config/host-files.js';
-import { CRIO_DROP_IN, crioMirrorsDropIn, enableConfigPath, hostsTomlPath, mergeHostsToml, readContainerdRegistryConfig, type Mirror } from '../config/mirrors.js';
+import { CRIO_DROP_IN, crioMirrorsDropIn, enableConfigPath, hostsTomlPath, mergeHostsToml, readContainerdRegistryConfig, type Mirror, type MirrorAuth } from '../config/mirrors.js';
 
 async function systemctl(shell: HostShell, how: 'reload' | 'restart', unit: string, label: string): Promise<void> {
   const result = await shell.hostExec(`if command -v systemctl >/dev/null 2>&1; then systemctl ${how} ${unit}; else echo "no systemctl on the host" >&2; exit 3; fi`);
@@ -49,9 +49,10 @@ async function configureContainerdMirrors(agent: HostShell, facts: NodeFacts, mi
   const certsDir = readContainerdRegistryConfig(enabled.text, configFile, major).configPath!;
   for (const mirror of mirrors) {
     const path = hostsTomlPath(certsDir, mirror.registry);
-    const merged = mergeHostsToml(await readHostFile(agent, path), mirror, `${agent.node}:${path}`);
+    const merged = mergeHostsToml(await readHostFile(agent, path), mirror, `${agent.node}:${path}`, options.mirrorAuth);
     if (merged.changed) {
-      await writeHostFileWithBackup(agent, path, merged.text, options.backupDir);
+      const secret = mirror.endpoints.some((e) => options.mirrorAuth?.has(e));
+      await writeHostFileWithBackup(agent, path, merged.text, options.backupDir, { secret });
       changed.push(path);
     }
   }
@@ -83,6 +84,8 @@ export interface ConfigureResult {
 }
 
 export interface DriverOptions {
+  /** Authorization header per mirror endpoint URL (from --mirror-auth); never logged. */
+  mirrorAuth?: MirrorAuth;
   containerdSocket?: string;
   /** containerd's config.toml on the nodes. */
   containerdConfig?: string;
@@ -147,6 +150,12 @@ async function crioDriver(agent: NodeAgent, facts: NodeFacts, options: DriverOpt
       // storage.conf is read only when CRI-O starts; registries.conf.d drop-ins on reload (SIGHUP).
       if (await configureStore(agent, store, options.backupDir)) changed.push(store.storageConf);
       let reload = false;
+      if (mirrors.some((m) => m.endpoints.some((e) => options.mirrorAuth?.has(e)))) {
+        throw new AbortError(`node ${agent.node}: mirror credentials for CRI-O nodes are not written by lading yet`, {
+          exitCode: ExitCode.node,
+          hint: 'Put them in CRI-O\'s global_auth_file on the node by hand, and run install without --mirror-auth.',
+        });
+      }
       if (mirrors.length) {
         const text = crioMirrorsDropIn(mirrors);
         if ((await readHostFile(agent, CRIO_DROP_IN)) !== text) {

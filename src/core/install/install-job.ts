@@ -26,6 +26,7 @@ import { applyAfterRestore, driverFor, type DriverOptions, type RuntimeDriver } 
 import { restoreHostFiles } from '../config/host-files.js';
 import { waitForNodeReady } from '../cluster/preflight.js';
 import { runSmokePod } from './smoke.js';
+import { findCredential } from '../oci/credentials.js';
 import { ExecConnectionError } from '../cluster/exec.js';
 import { sleep } from '../oci/retry.js';
 
@@ -37,6 +38,8 @@ export interface InstallOptions extends DriverOptions {
   agentImage?: string;
   /** The image the smoke pods start (default: the node's first image). */
   smokeImage?: string;
+  /** auth.json / config.json with credentials for the bundle's mirrors (read once the bundle is verified). */
+  mirrorAuthFile?: string;
   progress: ProgressHub;
   signal?: AbortSignal;
 }
@@ -109,7 +112,28 @@ export class InstallJob {
     } finally {
       await reader.close();
     }
+    await this.#loadMirrorAuth();
     return this.#metadata;
+  }
+
+  /** Authorization headers for mirror endpoints, from --mirror-auth (the file's credentials, never printed). */
+  async #loadMirrorAuth(): Promise<void> {
+    const file = this.#options.mirrorAuthFile;
+    if (!file) return;
+    const auth = new Map<string, string>();
+    for (const mirror of this.mirrors) {
+      for (const endpoint of mirror.endpoints) {
+        const { credential } = await findCredential(new URL(endpoint).host, undefined, { env: {}, home: '/nonexistent' }, [file]);
+        if (credential) auth.set(endpoint, `Basic ${Buffer.from(`${credential.username}:${credential.password}`).toString('base64')}`);
+      }
+    }
+    if (auth.size === 0) {
+      throw new AbortError(`--mirror-auth ${file} has no credentials for any mirror of the bundle (${this.mirrors.flatMap((m) => m.endpoints).join(', ') || 'it has none'})`, {
+        exitCode: ExitCode.usage,
+        hint: 'Its auths keys must be the mirror hosts (host:port), as docker login or podman login write them.',
+      });
+    }
+    this.#options.mirrorAuth = auth;
   }
 
   /** Registry mirrors the bundle asks the nodes to use. */
