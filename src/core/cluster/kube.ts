@@ -75,6 +75,19 @@ export function apiMessage(error: unknown): string {
   return (error as Error).message ?? String(error);
 }
 
+/** The first system error code (ECONNREFUSED, ...) in an error's cause chain. */
+function networkCode(error: unknown): string | undefined {
+  let current: unknown = error;
+  for (let depth = 0; current && depth < 6; depth++) {
+    const code = (current as { code?: unknown }).code;
+    if (typeof code === 'string') return code;
+    const errors = (current as { errors?: unknown[] }).errors;
+    if (Array.isArray(errors) && errors.length) return networkCode(errors[0]);
+    current = (current as { cause?: unknown }).cause;
+  }
+  return undefined;
+}
+
 /** Wraps an API call: failures name the action, and 403s become permission errors. */
 export async function api<T>(action: string, call: () => Promise<T>): Promise<T> {
   try {
@@ -89,9 +102,8 @@ export async function api<T>(action: string, call: () => Promise<T>): Promise<T>
         cause: error,
       });
     }
-    const code = (error as { cause?: { code?: string }; code?: unknown }).cause?.code;
     if (status === undefined) {
-      throw new AbortError(`${action}: cannot reach the cluster (${code ?? (error as Error).message})`, {
+      throw new AbortError(`${action}: cannot reach the cluster (${networkCode(error) ?? (error as Error).message})`, {
         exitCode: ExitCode.cluster,
         hint: 'Check the kubeconfig server address and that this machine can reach it.',
         cause: error,

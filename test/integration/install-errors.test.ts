@@ -1,0 +1,74 @@
+/**
+ * lading install's answers to bad input that need no cluster: no bundle, a
+ * kubeconfig that does not exist or names a missing context, and an API
+ * server nobody listens on. Each is one clear line and an exit code, and the
+ * bundle is verified before any of the cluster is touched.
+ */
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { freePort, startRegistry } from '../support/registry.js';
+import { pushImage } from '../support/images.js';
+import { runLading, specText } from '../support/lading.js';
+
+let work: string;
+let bundle: string;
+
+before(async () => {
+  work = await mkdtemp(join(tmpdir(), 'lading-install-errors-'));
+  const registry = await startRegistry();
+  try {
+    const image = await pushImage(registry, { repository: 'errors/app', tag: '1', layers: [{ files: { a: 'b' } }] });
+    const spec = join(work, 'lading.yaml');
+    await writeFile(spec, specText([image.ref], ['linux/amd64']));
+    bundle = join(work, 'bundle.tar');
+    const r = await runLading(['create', spec, '-o', bundle], { env: { LADING_CACHE_DIR: join(work, 'cache') } });
+    assert.equal(r.code, 0, r.stderr);
+  } finally {
+    await registry.stop();
+  }
+});
+
+after(() => rm(work, { recursive: true, force: true }));
+
+function kubeconfig(server: string, context = 'only'): string {
+  return JSON.stringify({
+    apiVersion: 'v1',
+    kind: 'Config',
+    clusters: [{ name: 'c', cluster: { server, 'insecure-skip-tls-verify': true } }],
+    users: [{ name: 'u', user: { token: 'not-a-real-token' } }],
+    contexts: [{ name: context, context: { cluster: 'c', user: 'u' } }],
+    'current-context': context,
+  });
+}
+
+describe('install refuses bad input with one clear line', () => {
+  test('no bundle and no --restore is a usage error', async () => {
+    const r = await runLading(['install', '--yes']);
+    assert.equal(r.code, 2);
+    assert.match(r.stderr, /^Error: install needs a bundle file \(or --restore\)$/m);
+  });
+
+  test('a kubeconfig that does not exist, or lacks the context asked for', async () => {
+    const missing = await runLading(['install', bundle, '--yes', '--kubeconfig', join(work, 'nope.yaml')]);
+    assert.equal(missing.code, 8, missing.stderr);
+    assert.match(missing.stderr, /cannot load kubeconfig .*nope\.yaml/);
+    const file = join(work, 'one-context.yaml');
+    await writeFile(file, kubeconfig('https://127.0.0.1:9'));
+    const context = await runLading(['install', bundle, '--yes', '--kubeconfig', file, '--context', 'other']);
+    assert.equal(context.code, 8, context.stderr);
+    assert.match(context.stderr, /kubeconfig has no context "other"\nNext: Contexts: only\./);
+  });
+
+  test('an API server nobody answers: exit 8 after the bundle was verified, nothing else touched', async () => {
+    const port = await freePort();
+    const file = join(work, 'closed.yaml');
+    await writeFile(file, kubeconfig(`https://127.0.0.1:${port}`));
+    const r = await runLading(['install', bundle, '--yes', '--kubeconfig', file]);
+    assert.equal(r.code, 8, r.stderr);
+    assert.match(r.stdout, /✔ Verify bundle/);
+    assert.match(r.stderr, new RegExp(`reach the API server at https://127\\.0\\.0\\.1:${port}: cannot reach the cluster \\(ECONNREFUSED\\)`));
+  });
+});
