@@ -1,9 +1,18 @@
 // Builds dist/lading.mjs: the whole CLI in one file, to carry to an air-gapped
 // machine beside a Node.js >= 22.19 binary.
 import { build } from 'esbuild';
-import { readFile } from 'node:fs/promises';
+import { readFile, readdir } from 'node:fs/promises';
 
 const pkg = JSON.parse(await readFile(new URL('../package.json', import.meta.url), 'utf8'));
+
+// templates/ travels inside the single file (src/core/config/templates.ts reads it from there).
+const templatesDir = new URL('../templates/', import.meta.url);
+const templates = {};
+for (const entry of await readdir(templatesDir, { recursive: true, withFileTypes: true })) {
+  if (!entry.isFile() || entry.name === 'README.md') continue;
+  const full = `${entry.parentPath}/${entry.name}`;
+  templates[full.slice(templatesDir.pathname.length)] = await readFile(full, 'utf8');
+}
 const result = await build({
   entryPoints: ['src/cli/main.ts'],
   outfile: 'dist/lading.mjs',
@@ -20,7 +29,11 @@ const result = await build({
   legalComments: 'none',
   metafile: true,
   logLevel: 'warning',
-  define: { __LADING_VERSION__: JSON.stringify(pkg.version), 'process.env.DEV': '"false"' },
+  define: {
+    __LADING_VERSION__: JSON.stringify(pkg.version),
+    __LADING_TEMPLATES__: JSON.stringify(templates),
+    'process.env.DEV': '"false"',
+  },
   plugins: [
     {
       // Ink imports its devtools bridge (and react-devtools-core, not installed)

@@ -8,6 +8,7 @@
  */
 import { AbortError, ExitCode } from '../errors.js';
 import { parseNodeToml, type TomlTable } from './toml.js';
+import { render } from './templates.js';
 
 export interface Mirror {
   registry: string;
@@ -38,16 +39,24 @@ export type MirrorAuth = ReadonlyMap<string, string>;
 
 function hostSection(mirror: Mirror, endpoint: string, auth?: MirrorAuth): string {
   const header = auth?.get(endpoint);
-  return (
-    `[host.${q(endpoint)}]\n  capabilities = ["pull", "resolve"]${mirror.skipVerify ? '\n  skip_verify = true' : ''}\n` +
-    (header ? `  [host.${q(endpoint)}.header]\n    authorization = ${q(header)}\n` : '')
-  );
+  const options =
+    (mirror.skipVerify ? '  skip_verify = true\n' : '') + (header ? `  [host.${q(endpoint)}.header]\n    authorization = ${q(header)}\n` : '');
+  return block('containerd/host.toml', { endpoint: q(endpoint), options });
+}
+
+/** A rendered fragment ends in exactly one newline, whatever its optional parts held. */
+function block(name: string, values: Record<string, string>): string {
+  return render(name, values).replace(/\n+$/, '\n');
 }
 
 /** A new hosts.toml, or lading's hosts added to an existing one (its own hosts and server kept). */
 export function mergeHostsToml(existing: string | undefined, mirror: Mirror, file: string, auth?: MirrorAuth): { text: string; changed: boolean } {
   if (existing === undefined || existing.trim() === '') {
-    const text = `# Registry mirrors for ${mirror.registry}, written by lading.\nserver = ${q(upstreamServer(mirror.registry))}\n\n${mirror.endpoints.map((e) => hostSection(mirror, e, auth)).join('\n')}`;
+    const text = block('containerd/hosts.toml', {
+      registry: mirror.registry,
+      server: q(upstreamServer(mirror.registry)),
+      hosts: mirror.endpoints.map((e) => hostSection(mirror, e, auth)).join('\n'),
+    });
     return { text, changed: true };
   }
   const before = parseNodeToml(existing, file);
@@ -69,16 +78,16 @@ export function mergeHostsToml(existing: string | undefined, mirror: Mirror, fil
 
 /** The CRI-O drop-in: one [[registry]] per mirrored registry. lading owns this file. */
 export function crioMirrorsDropIn(mirrors: Mirror[]): string {
-  const blocks = mirrors.map((m) => {
+  const registries = mirrors.map((m) => {
     const entries = m.endpoints.map((e) => {
       const url = new URL(e);
       const location = `${url.host}${url.pathname === '/' ? '' : url.pathname}`;
       const insecure = url.protocol === 'http:' || m.skipVerify;
-      return `[[registry.mirror]]\nlocation = ${q(location)}${insecure ? '\ninsecure = true' : ''}\n`;
+      return block('crio/mirror.conf', { location: q(location), options: insecure ? 'insecure = true\n' : '' });
     });
-    return `[[registry]]\nprefix = ${q(m.registry)}\nlocation = ${q(m.registry)}\n\n${entries.join('\n')}`;
+    return block('crio/registry.conf', { registry: q(m.registry), mirrors: entries.join('\n') });
   });
-  return `# Registry mirrors written by lading; remove with lading install --restore.\n\n${blocks.join('\n')}`;
+  return block('crio/registries-mirrors.conf', { registries: registries.join('\n') });
 }
 
 export interface ContainerdRegistryConfig {
@@ -126,7 +135,7 @@ export function enableConfigPath(text: string | undefined, file: string, majorVe
   }
   const table = current.version >= 3 ? 'plugins."io.containerd.cri.v1.images".registry' : 'plugins."io.containerd.grpc.v1.cri".registry';
   const base = text === undefined || text.trim() === '' ? `version = ${current.version}\n` : text.replace(/\n*$/, '\n');
-  const result = `${base}\n[${table}]\n  config_path = ${q(certsDir)}\n`;
+  const result = base + block('containerd/config-path.toml', { table, certsDir: q(certsDir) });
   const after = readContainerdRegistryConfig(result, file, majorVersion);
   if (after.configPath !== certsDir) {
     throw new AbortError(`${file}: could not enable config_path safely (the registry table may be defined in another form)`, {
