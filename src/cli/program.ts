@@ -125,6 +125,7 @@ export function buildProgram(streams: Streams, env: NodeJS.ProcessEnv, setExit: 
     .addOption(new Option('--image-store <dir>', 'CRI-O nodes: the read-only additional image store').env('LADING_IMAGE_STORE').default('/var/lib/lading/images'))
     .addOption(new Option('--storage-conf <path>', 'CRI-O nodes: containers-storage configuration').env('LADING_STORAGE_CONF').default('/etc/containers/storage.conf'))
     .addOption(new Option('--mirror-auth <file>', 'credentials for the mirrors (auth.json / Docker config.json format); written into hosts.toml (mode 600), never printed').env('LADING_MIRROR_AUTH'))
+    .addOption(new Option('--mirror-auth-secret <name>', 'or a kubernetes.io/dockerconfigjson Secret with them (NAME in --namespace, or NAMESPACE/NAME)').env('LADING_MIRROR_AUTH_SECRET').conflicts('mirrorAuth'))
     .addOption(new Option('--smoke-image <image>', 'image the verification pods start (default: the first one of the node)').env('LADING_SMOKE_IMAGE'))
     .option('--restore', 'put back every runtime file lading changed on the nodes (from its backups), then restart the runtime')
     .addOption(new Option('--concurrency <n>', 'nodes worked on at once').env('LADING_NODE_CONCURRENCY').default('2'))
@@ -146,7 +147,7 @@ What it does:
   --restore puts back every file lading changed (backups under /var/lib/lading/backups on each node)
 
 Permissions needed: list nodes; get/create/patch namespaces; create/get/delete/deletecollection pods,
-create pods/exec, list events in --namespace. The namespace is labelled for privileged pods (PodSecurity).`,
+create pods/exec, list events in --namespace (and get the Secret named by --mirror-auth-secret). The namespace is labelled for privileged pods (PodSecurity).`,
     )
     .action(async (bundle: string | undefined, flags) => {
       const { runInstall } = await import('./commands/install.js');

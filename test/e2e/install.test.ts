@@ -289,7 +289,7 @@ describe('lading install on the offline test cluster', () => {
     assert.ok(!listed.stdout.split('\n').includes(image!.ref), 'the interrupted image is not named on the node');
   });
 
-  it('mirror credentials from --mirror-auth: the node pulls from an authenticated mirror; the secret is never printed', async () => {
+  it('mirror credentials from --mirror-auth or a Secret: the node pulls from an authenticated mirror; the secret is never printed', async () => {
     const registry = await startRegistry({ auth: { username: 'site', password: 'mirror-s3cret' } });
     try {
       const secretImage = await pushImage(registry, {
@@ -322,6 +322,21 @@ describe('lading install on the offline test cluster', () => {
       const restore = await runLading(['install', '--restore', '--kubeconfig', c.kubeconfigPath, '--yes', '--json'], { timeoutMs: 180_000 });
       assert.equal(restore.code, 0, restore.stderr);
       await assert.rejects(readFile(hostsToml), /ENOENT/);
+
+      // The same credentials from a dockerconfigjson Secret in the cluster, for an image not pulled yet.
+      const second = await pushImage(registry, { repository: 'lading-e2e/secret2', tag: '1', layers: [{ files: { app: { content: await readFile(join(work, 'app')), mode: 0o755 } } }], config: { Entrypoint: ['/app'] } });
+      await c.core.createNamespacedSecret({
+        namespace: ns!,
+        body: { metadata: { name: 'mirror-creds' }, type: 'kubernetes.io/dockerconfigjson', data: { '.dockerconfigjson': Buffer.from(await readFile(authFile)).toString('base64') } },
+      });
+      const viaSecret = await runLading(['install', withMirrors, '--kubeconfig', c.kubeconfigPath, '--yes', '--no-tui', '--containerd-config', config, '--mirror-auth-secret', `${ns}/mirror-creds`, ...clusterFlags(c)], { timeoutMs: 300_000 });
+      assert.equal(viaSecret.code, 0, `${viaSecret.stdout}\n${viaSecret.stderr}`);
+      assert.ok(!`${viaSecret.stdout}${viaSecret.stderr}`.includes('mirror-s3cret'));
+      await c.core.createNamespacedPod({ namespace: ns!, body: podSpec('via-secret', c.nodeName, 'auth-mirror.lading.test/lading-e2e/secret2:1', { pull: 'IfNotPresent' }) });
+      const viaSecretPod = await waitForPodRunning(c, ns!, 'via-secret');
+      assert.match(viaSecretPod.status!.containerStatuses![0]!.imageID, new RegExp(second.digest));
+      const restoreAgain = await runLading(['install', '--restore', '--kubeconfig', c.kubeconfigPath, '--yes', '--json'], { timeoutMs: 180_000 });
+      assert.equal(restoreAgain.code, 0, restoreAgain.stderr);
     } finally {
       await registry.stop();
     }

@@ -27,6 +27,7 @@ export interface InstallFlags {
   imageStore?: string;
   containerdConfig?: string;
   mirrorAuth?: string;
+  mirrorAuthSecret?: string;
   storageConf?: string;
   smokeImage?: string;
   restore?: boolean;
@@ -114,6 +115,7 @@ export async function runInstall(bundle: string | undefined, flags: InstallFlags
     ...(flags.imageStore ? { imageStore: flags.imageStore } : {}),
     ...(flags.containerdConfig ? { containerdConfig: flags.containerdConfig } : {}),
     ...(mirrorAuthFile ? { mirrorAuthFile } : {}),
+    ...(flags.mirrorAuthSecret ? { mirrorAuthSecret: flags.mirrorAuthSecret } : {}),
     ...(flags.storageConf ? { storageConf: flags.storageConf } : {}),
     ...(flags.smokeImage ? { smokeImage: flags.smokeImage } : {}),
     progress,

@@ -26,7 +26,9 @@ import { applyAfterRestore, driverFor, type DriverOptions, type RuntimeDriver } 
 import { restoreHostFiles } from '../config/host-files.js';
 import { waitForNodeReady } from '../cluster/preflight.js';
 import { runSmokePod } from './smoke.js';
-import { findCredential } from '../oci/credentials.js';
+import { credentialInDocument, type AuthFile } from '../oci/credentials.js';
+import { readFile } from 'node:fs/promises';
+import { api } from '../cluster/kube.js';
 import { ExecConnectionError } from '../cluster/exec.js';
 import { sleep } from '../oci/retry.js';
 
@@ -40,6 +42,8 @@ export interface InstallOptions extends DriverOptions {
   smokeImage?: string;
   /** auth.json / config.json with credentials for the bundle's mirrors (read once the bundle is verified). */
   mirrorAuthFile?: string;
+  /** Or a dockerconfigjson Secret holding them: NAME (in --namespace) or NAMESPACE/NAME. */
+  mirrorAuthSecret?: string;
   progress: ProgressHub;
   signal?: AbortSignal;
 }
@@ -116,19 +120,44 @@ export class InstallJob {
     return this.#metadata;
   }
 
-  /** Authorization headers for mirror endpoints, from --mirror-auth (the file's credentials, never printed). */
+  /**
+   * Authorization headers for mirror endpoints, from --mirror-auth (a file) or --mirror-auth-secret (a
+   * kubernetes.io/dockerconfigjson Secret in the cluster). The credentials are never printed.
+   */
   async #loadMirrorAuth(): Promise<void> {
-    const file = this.#options.mirrorAuthFile;
-    if (!file) return;
+    const { mirrorAuthFile: file, mirrorAuthSecret: secret } = this.#options;
+    if (!file && !secret) return;
+    let document: AuthFile;
+    let source: string;
+    if (file) {
+      source = file;
+      try {
+        document = JSON.parse(await readFile(file, 'utf8')) as AuthFile;
+      } catch (error) {
+        throw new AbortError(`--mirror-auth ${file}: cannot read it as JSON (${(error as NodeJS.ErrnoException).code ?? 'not JSON'})`, { exitCode: ExitCode.usage });
+      }
+    } else {
+      const [namespace, name] = secret!.includes('/') ? secret!.split('/', 2) : [this.#options.namespace, secret!];
+      source = `Secret ${namespace}/${name}`;
+      const found = await api(`read ${source}`, () => this.#options.conn.core.readNamespacedSecret({ namespace: namespace!, name: name! }));
+      const data = found.data?.['.dockerconfigjson'];
+      if (found.type !== 'kubernetes.io/dockerconfigjson' || !data) {
+        throw new AbortError(`${source} is not a kubernetes.io/dockerconfigjson Secret`, {
+          exitCode: ExitCode.usage,
+          hint: 'Create it with kubectl create secret docker-registry NAME --docker-server=HOST --docker-username=... --docker-password=...',
+        });
+      }
+      document = JSON.parse(Buffer.from(data, 'base64').toString('utf8')) as AuthFile;
+    }
     const auth = new Map<string, string>();
     for (const mirror of this.mirrors) {
       for (const endpoint of mirror.endpoints) {
-        const { credential } = await findCredential(new URL(endpoint).host, undefined, { env: {}, home: '/nonexistent' }, [file]);
+        const credential = credentialInDocument(document, new URL(endpoint).host, undefined, source);
         if (credential) auth.set(endpoint, `Basic ${Buffer.from(`${credential.username}:${credential.password}`).toString('base64')}`);
       }
     }
     if (auth.size === 0) {
-      throw new AbortError(`--mirror-auth ${file} has no credentials for any mirror of the bundle (${this.mirrors.flatMap((m) => m.endpoints).join(', ') || 'it has none'})`, {
+      throw new AbortError(`${source} has no credentials for any mirror of the bundle (${this.mirrors.flatMap((m) => m.endpoints).join(', ') || 'it has none'})`, {
         exitCode: ExitCode.usage,
         hint: 'Its auths keys must be the mirror hosts (host:port), as docker login or podman login write them.',
       });

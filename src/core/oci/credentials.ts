@@ -25,7 +25,7 @@ export interface CredentialLookup {
   tried: string[];
 }
 
-interface AuthFile {
+export interface AuthFile {
   auths?: Record<string, { auth?: string; username?: string; password?: string; identitytoken?: string }>;
   credHelpers?: Record<string, string>;
   credsStore?: string;
@@ -133,6 +133,23 @@ async function fromHelper(helper: string, registry: string): Promise<Credential 
   });
 }
 
+/**
+ * The credential an auth document (auth.json / config.json / a dockerconfigjson Secret's content) holds for a
+ * registry, most specific key first. `source` names where the document came from, for messages.
+ */
+export function credentialInDocument(auth: AuthFile, registry: string, repository: string | undefined, source: string): Credential | undefined {
+  const entries = new Map<string, NonNullable<AuthFile['auths']>[string]>();
+  for (const [key, value] of Object.entries(auth.auths ?? {})) entries.set(normaliseKey(key), value);
+  for (const key of candidateKeys(registry, repository)) {
+    const entry = entries.get(key);
+    if (entry) {
+      const credential = decodeAuth(entry, source);
+      if (credential) return credential;
+    }
+  }
+  return undefined;
+}
+
 export async function findCredential(
   registry: string,
   repository: string | undefined,
@@ -140,20 +157,12 @@ export async function findCredential(
   files: string[] = defaultAuthFiles(credentialEnv),
 ): Promise<CredentialLookup> {
   const tried: string[] = [];
-  const keys = candidateKeys(registry, repository);
   for (const file of files) {
     tried.push(file);
     const auth = await readAuthFile(file);
     if (!auth) continue;
-    const entries = new Map<string, NonNullable<AuthFile['auths']>[string]>();
-    for (const [key, value] of Object.entries(auth.auths ?? {})) entries.set(normaliseKey(key), value);
-    for (const key of keys) {
-      const entry = entries.get(key);
-      if (entry) {
-        const credential = decodeAuth(entry, file);
-        if (credential) return { credential, tried };
-      }
-    }
+    const found = credentialInDocument(auth, registry, repository, file);
+    if (found) return { credential: found, tried };
     const helper = auth.credHelpers?.[registry] ?? auth.credsStore;
     if (helper) {
       tried.push(`docker-credential-${helper}`);
