@@ -43,7 +43,8 @@ export function planLines(plans: NodePlan[], mirrors: Array<{ registry: string; 
     lines.push(
       `  ${plan.facts.name}  ${plan.facts.platform}  ${plan.facts.runtimeVersion}${plan.facts.distribution !== 'kubernetes' ? ` (${plan.facts.distribution})` : ''}: ` +
         `inject ${toInject.length} image${toInject.length === 1 ? '' : 's'} (up to ${formatBytes(bytes)})` +
-        `${present.size ? `, ${present.size} already present` : ''}; ` +
+        `${present.size ? `, ${present.size} already present` : ''}` +
+        `${plan.imageFsFree !== undefined ? ` (${formatBytes(plan.imageFsFree)} free on its image filesystem)` : ''}; ` +
         (plan.facts.runtime === 'cri-o'
           ? 'into the read-only additional image store; storage.conf lists it (backed up first; CRI-O restarts only if the file changes)'
           : mirrors.length

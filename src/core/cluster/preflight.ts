@@ -4,6 +4,7 @@
  * readiness and taints, and whether this identity may do what install does
  * (SelfSubjectAccessReview, so a refusal names the verb and resource).
  */
+import https from 'node:https';
 import * as k8s from '@kubernetes/client-node';
 import { AbortError, ExitCode } from '../errors.js';
 import { formatPlatform, normalizePlatform } from '../oci/platform.js';
@@ -163,4 +164,38 @@ export async function waitForNodeReady(conn: ClusterConnection, name: string, ti
     }
     await new Promise((r) => setTimeout(r, 1_000));
   }
+}
+
+/**
+ * Free bytes on a node's image filesystem, from the kubelet's summary API
+ * through the API server (`nodes/proxy`), or undefined when this identity may
+ * not read it or the kubelet does not say (the node agent checks again before
+ * any import). Read with a plain HTTPS request: the summary is JSON, small.
+ */
+export async function imageFsAvailable(conn: ClusterConnection, node: string): Promise<number | undefined> {
+  const url = new URL(`${conn.server.replace(/\/+$/, '')}/api/v1/nodes/${encodeURIComponent(node)}/proxy/stats/summary`);
+  const options: https.RequestOptions = { method: 'GET', hostname: url.hostname, port: url.port, path: url.pathname, timeout: 10_000 };
+  await conn.kc.applyToHTTPSOptions(options);
+  return new Promise((resolve) => {
+    const req = https.request(options, (res) => {
+      if (res.statusCode !== 200) {
+        res.resume();
+        return resolve(undefined);
+      }
+      const chunks: Buffer[] = [];
+      res.on('data', (c: Buffer) => chunks.push(c));
+      res.on('end', () => {
+        try {
+          const summary = JSON.parse(Buffer.concat(chunks).toString('utf8')) as { node?: { runtime?: { imageFs?: { availableBytes?: number } } } };
+          resolve(summary.node?.runtime?.imageFs?.availableBytes);
+        } catch {
+          resolve(undefined);
+        }
+      });
+      res.on('error', () => resolve(undefined));
+    });
+    req.on('error', () => resolve(undefined));
+    req.on('timeout', () => req.destroy());
+    req.end();
+  });
 }

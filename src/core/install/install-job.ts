@@ -18,6 +18,7 @@ import {
   checkPermissions,
   clusterVersion,
   ensureNamespace,
+  imageFsAvailable,
   installPermissions,
   listNodes,
   type NodeFacts,
@@ -73,6 +74,8 @@ export interface InstallReport {
 
 export interface NodePlan {
   facts: NodeFacts;
+  /** Free bytes on the image filesystem as the kubelet reports it (undefined: not readable here). */
+  imageFsFree?: number;
   archive: NodeArchivePlan;
   /** Images the node status already lists under the same name and digest. */
   alreadyPresent: string[];
@@ -80,6 +83,11 @@ export interface NodePlan {
 }
 
 export const VERIFY_PROGRESS_KEY = 'bundle:verify';
+
+/** What an import takes on the node: the content plus its unpacked layers (about twice), plus a margin. */
+export function spaceNeeded(archiveBytes: number): number {
+  return archiveBytes * 2 + (256 << 20);
+}
 const INJECT_ATTEMPTS = 3;
 
 export class InstallJob {
@@ -217,6 +225,21 @@ export class InstallJob {
       throw new AbortError(
         `nodes with a runtime lading cannot inject into yet: ${unsupported.map((n) => `${n.facts.name} (${n.facts.runtimeVersion || 'unknown'})`).join(', ')}`,
         { exitCode: ExitCode.node, hint: 'lading injects into containerd and CRI-O nodes; narrow --nodes to those.' },
+      );
+    }
+    await Promise.all(
+      this.nodes.map(async (plan) => {
+        const free = await imageFsAvailable(conn, plan.facts.name);
+        if (free !== undefined) plan.imageFsFree = free;
+      }),
+    );
+    // Only what is not there yet takes space (the node status may not list everything; the agent checks again).
+    const toAdd = (n: NodePlan) => planNodeArchive(n.archive.images.filter(({ image }) => !n.alreadyPresent.includes(image.name)).map((i) => i.image), n.facts.platform).bytes;
+    const short = this.nodes.filter((n) => n.imageFsFree !== undefined && n.imageFsFree < spaceNeeded(toAdd(n)));
+    if (short.length) {
+      throw new AbortError(
+        `not enough free space on the image filesystem of ${short.map((n) => `${n.facts.name} (${Math.floor(n.imageFsFree! / 2 ** 20)} MiB free, about ${Math.ceil(spaceNeeded(toAdd(n)) / 2 ** 20)} MiB needed)`).join(', ')}`,
+        { exitCode: ExitCode.node, hint: 'Free space on those nodes (crictl rmi --prune), or leave them out with --nodes.' },
       );
     }
     const notReady = this.nodes.filter((n) => !n.facts.ready);
@@ -377,8 +400,7 @@ export class InstallJob {
 
   async #checkSpace(node: string, driver: RuntimeDriver, plan: NodeArchivePlan): Promise<void> {
     const free = await driver.freeBytes();
-    // Content plus unpacked layers: about twice the archive, plus a margin.
-    const needed = plan.bytes * 2 + (256 << 20);
+    const needed = spaceNeeded(plan.bytes);
     if (free !== undefined && free < needed) {
       throw new AbortError(`node ${node}: ${Math.floor(free / 2 ** 20)} MiB free where images land, the import needs about ${Math.ceil(needed / 2 ** 20)} MiB`, {
         exitCode: ExitCode.node,
