@@ -127,6 +127,7 @@ export function buildProgram(streams: Streams, env: NodeJS.ProcessEnv, setExit: 
     .addOption(new Option('--mirror-auth <file>', 'credentials for the mirrors (auth.json / Docker config.json format); written into hosts.toml (mode 600), never printed').env('LADING_MIRROR_AUTH'))
     .addOption(new Option('--mirror-auth-secret <name>', 'or a kubernetes.io/dockerconfigjson Secret with them (NAME in --namespace, or NAMESPACE/NAME)').env('LADING_MIRROR_AUTH_SECRET').conflicts('mirrorAuth'))
     .addOption(new Option('--smoke-image <image>', 'image the verification pods start (default: the first one of the node)').env('LADING_SMOKE_IMAGE'))
+    .addOption(new Option('--keep-free <percent>', 'share of each node\'s image filesystem that must stay free after injection; above the kubelet\'s imageGCHighThresholdPercent (85) it deletes images no pod uses yet').env('LADING_KEEP_FREE').default('15'))
     .option('--restore', 'put back every runtime file lading changed on the nodes (from its backups), then restart the runtime')
     .addOption(new Option('--concurrency <n>', 'nodes worked on at once').env('LADING_NODE_CONCURRENCY').default('2'))
     .option('--json', 'print the report as JSON (needs --yes)')

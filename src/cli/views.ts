@@ -5,7 +5,8 @@
  * nothing until the final document.
  */
 import type { Listr } from 'listr2';
-import { BugError } from '../core/errors.js';
+import { createInterface } from 'node:readline/promises';
+import { BugError, InterruptedError } from '../core/errors.js';
 import type { ProgressHub } from '../core/progress.js';
 import type { CreateSummary } from '../core/bundle/summary.js';
 import type { CreateContext } from '../core/tasks/create-tasks.js';
@@ -59,4 +60,31 @@ export async function runCreateView(mode: OutputMode, streams: Streams, progress
 function summaryOf(ctx: CreateContext): CreateSummary {
   if (!ctx.summary) throw new BugError('create finished without a summary');
   return ctx.summary;
+}
+
+/**
+ * Shows what is about to happen and asks before it does: an Ink screen
+ * answered with one key, or in plain mode the lines and a readline question
+ * (stdin must be a terminal either way; the caller refuses otherwise).
+ */
+export async function confirmInView(mode: OutputMode, streams: Streams, lines: string[], question: string): Promise<boolean> {
+  if (mode === 'tui') {
+    const { askInView } = await import('../ui/render.js');
+    const answer = await askInView({ lines, question, stdout: streams.stdout, stdin: streams.stdin, stderr: streams.stderr });
+    if (answer === 'interrupted') throw new InterruptedError();
+    return answer === 'yes';
+  }
+  if (lines.length) streams.stdout.write(lines.join('\n') + '\n');
+  const rl = createInterface({ input: streams.stdin, output: streams.stderr });
+  // On a terminal readline takes Ctrl-C as input and says so with its own SIGINT event.
+  const interrupted = new Promise<never>((_, reject) => rl.once('SIGINT', () => reject(new InterruptedError())));
+  const asked = rl.question(`${question} [y/N] `);
+  asked.catch(() => undefined);
+  interrupted.catch(() => undefined);
+  try {
+    const answer = await Promise.race([asked, interrupted]);
+    return /^y(es)?$/i.test(answer.trim());
+  } finally {
+    rl.close();
+  }
 }

@@ -1,8 +1,9 @@
-/** Mounts the Ink view of `lading create` on the streams the command hands over. */
+/** Mounts lading's Ink views on the streams the command hands over. */
 import { createElement } from 'react';
 import { render } from 'ink';
 import type { TaskStore } from './store.js';
 import { CreateScreen } from './screens/CreateScreen.js';
+import { ConfirmScreen, type Answer } from './screens/ConfirmScreen.js';
 
 export interface RenderCreateOptions {
   store: TaskStore;
@@ -37,4 +38,25 @@ export function renderCreate(options: RenderCreateOptions): RenderedView {
     },
     clear: () => instance.clear(),
   };
+}
+
+/** Shows the lines and asks; resolves once a key answered and the view is gone. */
+export async function askInView(options: { lines: string[]; question: string; stdout: NodeJS.WriteStream; stdin: NodeJS.ReadStream; stderr?: NodeJS.WriteStream }): Promise<Answer> {
+  let answered!: (answer: Answer) => void;
+  const answer = new Promise<Answer>((resolve) => (answered = resolve));
+  const instance = render(createElement(ConfirmScreen, { lines: options.lines, question: options.question, onAnswer: answered }), {
+    stdout: options.stdout,
+    stdin: options.stdin,
+    ...(options.stderr ? { stderr: options.stderr } : {}),
+    exitOnCtrlC: false,
+    patchConsole: false,
+  });
+  try {
+    return await answer;
+  } finally {
+    // The answer is drawn before the view gives the terminal back.
+    await new Promise((r) => setTimeout(r, 20));
+    instance.unmount();
+    await instance.waitUntilExit().catch(() => undefined);
+  }
 }

@@ -81,6 +81,21 @@ describe('lading install on the offline test cluster', () => {
     assert.ok(!ns.items.some((n) => n.metadata?.name === 'lading-system' && !n.metadata.labels?.['app.kubernetes.io/managed-by']), 'no half-made namespace');
   });
 
+  it('too little room on the image filesystem (the kubelet\'s image GC margin counted): refused before any import', async () => {
+    // --keep-free 99: no real disk has 99 % free plus room for the import, so the agent's df check must refuse.
+    const r = await runLading(['install', bundle, '--kubeconfig', c.kubeconfigPath, '--yes', '--no-tui', '--keep-free', '99', ...clusterFlags(c)], { timeoutMs: 180_000 });
+    assert.equal(r.code, 10, `${r.stdout}\n${r.stderr}`);
+    assert.match(
+      r.stderr,
+      /not enough free space on the image filesystem of 127\.0\.0\.1 \([\d.]+ [KMGT]iB free of [\d.]+ [KMGT]iB, the import needs about [\d.]+ MiB and 99 % \([\d.]+ [KMGT]iB\) must stay free\)/,
+    );
+    assert.match(r.stderr, /lower --keep-free/);
+    const agents = await c.core.listNamespacedPod({ namespace: 'lading-system', labelSelector: 'app.kubernetes.io/name=lading-agent' });
+    assert.deepEqual(agents.items.map((p) => p.metadata?.name), [], 'no agent pod is left');
+    const listed = await run(c.env['LADING_CTR']!, ['-a', c.env['LADING_CONTAINERD_ADDRESS']!, '-n', 'k8s.io', 'images', 'ls', '-q']);
+    assert.ok(!listed.stdout.split('\n').includes(app.ref), 'nothing was imported');
+  });
+
   it('injects, verifies and cleans up; pods start from the image by tag and by source digest', async () => {
     const r = await runLading(['install', bundle, '--kubeconfig', c.kubeconfigPath, '--yes', '--json', ...clusterFlags(c)], { timeoutMs: 300_000 });
     assert.equal(r.code, 0, `${r.stdout}\n${r.stderr}`);
@@ -235,7 +250,7 @@ describe('lading install on the offline test cluster', () => {
       assert.equal(r.code, 0, `${r.stdout}\n${r.stderr}`);
       assert.equal(proxy.cuts(), 1, 'the connection was cut once');
       assert.match(r.stdout, /connection dropped; streaming again \(attempt 2 of 3\)/);
-      assert.match(r.stdout, new RegExp(`✔ injected +${big!.ref.replace(/[.]/g, '\\.')}`));
+      assert.match(r.stdout, new RegExp(`${big!.ref.replace(/[.]/g, '\\.')} +✔ injected`));
     } finally {
       await proxy.stop();
     }

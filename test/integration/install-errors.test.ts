@@ -51,6 +51,18 @@ describe('install refuses bad input with one clear line', () => {
     assert.match(r.stderr, /^Error: install needs a bundle file \(or --restore\)$/m);
   });
 
+  test('--keep-free and --concurrency outside their ranges are usage errors', async () => {
+    for (const [flag, value, message] of [
+      ['--keep-free', '100', /--keep-free must be a whole percentage from 0 to 99, got "100"/],
+      ['--keep-free', '-5', /--keep-free must be a whole percentage from 0 to 99, got "-5"/],
+      ['--concurrency', '0', /--concurrency must be a whole number from 1 to 32, got "0"/],
+    ] as const) {
+      const r = await runLading(['install', bundle, '--yes', `${flag}=${value}`]);
+      assert.equal(r.code, 2, r.stderr);
+      assert.match(r.stderr, message);
+    }
+  });
+
   test('a kubeconfig that does not exist, or lacks the context asked for', async () => {
     const missing = await runLading(['install', bundle, '--yes', '--kubeconfig', join(work, 'nope.yaml')]);
     assert.equal(missing.code, 8, missing.stderr);

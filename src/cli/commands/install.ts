@@ -3,15 +3,15 @@
  * --yes), then inject into every node and prove it. Agents are removed on
  * success, failure and Ctrl-C alike.
  */
-import { createInterface } from 'node:readline/promises';
 import { AbortError, ExitCode } from '../../core/errors.js';
-import { ProgressHub, formatBytes } from '../../core/progress.js';
+import { ProgressHub } from '../../core/progress.js';
 import { connectCluster } from '../../core/cluster/kube.js';
-import { InstallJob, type InstallReport, type NodePlan } from '../../core/install/install-job.js';
+import { InstallJob } from '../../core/install/install-job.js';
+import { planLines, reportLines } from '../../ui/install-lines.js';
 import { buildInstallTasks, buildPreflightTasks, buildRestorePreflightTasks, buildRestoreTasks } from '../../core/tasks/install-tasks.js';
 import { onInterrupt } from '../interrupt.js';
 import { pickOutputMode, writeJson, type Streams } from '../output.js';
-import { runTasksView } from '../views.js';
+import { confirmInView, runTasksView } from '../views.js';
 
 export interface InstallFlags {
   kubeconfig?: string;
@@ -32,64 +32,17 @@ export interface InstallFlags {
   smokeImage?: string;
   restore?: boolean;
   concurrency: string;
-}
-
-export function planLines(plans: NodePlan[], mirrors: Array<{ registry: string; endpoints: string[] }> = []): string[] {
-  const lines = ['Plan:'];
-  for (const plan of plans) {
-    const present = new Set(plan.alreadyPresent);
-    const toInject = plan.archive.images.filter(({ image }) => !present.has(image.name));
-    const bytes = toInject.reduce((sum, { platform }) => sum + platform.config.size + platform.layers.reduce((a, l) => a + l.size, 0), 0);
-    lines.push(
-      `  ${plan.facts.name}  ${plan.facts.platform}  ${plan.facts.runtimeVersion}${plan.facts.distribution !== 'kubernetes' ? ` (${plan.facts.distribution})` : ''}: ` +
-        `inject ${toInject.length} image${toInject.length === 1 ? '' : 's'} (up to ${formatBytes(bytes)})` +
-        `${present.size ? `, ${present.size} already present` : ''}` +
-        `${plan.imageFsFree !== undefined ? ` (${formatBytes(plan.imageFsFree)} free on its image filesystem)` : ''}; ` +
-        (plan.facts.runtime === 'cri-o'
-          ? 'into the read-only additional image store; storage.conf lists it (backed up first; CRI-O restarts only if the file changes)'
-          : mirrors.length
-            ? 'into containerd'
-            : 'no runtime configuration is changed'),
-    );
-  }
-  if (mirrors.length) {
-    lines.push(
-      `  mirrors: ${mirrors.map((m) => `${m.registry} -> ${m.endpoints.join(', ')}`).join('; ')}`,
-      '    (containerd: certs.d/<registry>/hosts.toml, config_path enabled if needed, with a restart; CRI-O: a registries.conf.d drop-in and a reload; every file backed up first)',
-    );
-  }
-  return lines;
-}
-
-export function reportLines(report: InstallReport): string[] {
-  const lines = [`${report.ok ? 'OK' : 'FAILED'}  ${report.cluster.server} (${report.cluster.version})`];
-  for (const node of report.nodes) {
-    lines.push(`  ${node.node}  ${node.platform}  ${node.runtime}`);
-    for (const file of node.changedFiles) lines.push(`    ✔ wrote        ${file} (original backed up)`);
-    if (node.error) lines.push(`    ✖ ${node.error}`);
-    for (const image of node.images) {
-      const mark = image.outcome === 'injected' || image.outcome === 'present' ? '✔' : '✖';
-      lines.push(`    ${mark} ${image.outcome.padEnd(12)} ${image.name}${image.detail ? `  (${image.detail})` : ''}`);
-    }
-    if (node.smoke) lines.push(`    ${node.smoke.ok ? '✔' : '✖'} pod from ${node.smoke.image}: ${node.smoke.detail}`);
-  }
-  return lines;
-}
-
-async function confirm(streams: Streams, question: string): Promise<boolean> {
-  const rl = createInterface({ input: streams.stdin, output: streams.stderr });
-  try {
-    const answer = await rl.question(`${question} [y/N] `);
-    return /^y(es)?$/i.test(answer.trim());
-  } finally {
-    rl.close();
-  }
+  keepFree: string;
 }
 
 export async function runInstall(bundle: string | undefined, flags: InstallFlags, streams: Streams, env: NodeJS.ProcessEnv): Promise<number> {
   const concurrency = Number(flags.concurrency);
   if (!Number.isInteger(concurrency) || concurrency < 1 || concurrency > 32) {
     throw new AbortError(`--concurrency must be a whole number from 1 to 32, got "${flags.concurrency}"`, { exitCode: ExitCode.usage });
+  }
+  const keepFreePercent = Number(flags.keepFree);
+  if (!/^\d+$/.test(flags.keepFree) || keepFreePercent > 99) {
+    throw new AbortError(`--keep-free must be a whole percentage from 0 to 99, got "${flags.keepFree}"`, { exitCode: ExitCode.usage });
   }
   const mode = pickOutputMode(flags, streams, env);
   if (!flags.yes && (mode === 'json' || !streams.stdin.isTTY)) {
@@ -119,6 +72,7 @@ export async function runInstall(bundle: string | undefined, flags: InstallFlags
     ...(flags.mirrorAuthSecret ? { mirrorAuthSecret: flags.mirrorAuthSecret } : {}),
     ...(flags.storageConf ? { storageConf: flags.storageConf } : {}),
     ...(flags.smokeImage ? { smokeImage: flags.smokeImage } : {}),
+    keepFreePercent,
     progress,
     signal: interrupt.signal,
   });
@@ -128,7 +82,7 @@ export async function runInstall(bundle: string | undefined, flags: InstallFlags
       await runTasksView(mode, streams, progress, (renderer, rendererOptions, outputIntervalMs) =>
         buildRestorePreflightTasks(job, { renderer, rendererOptions, concurrency, progress, outputIntervalMs }),
       );
-      if (!flags.yes && !(await confirm(streams, `Put back the runtime configuration lading changed on ${job.nodes.length} node(s)?`))) {
+      if (!flags.yes && !(await confirmInView(mode, streams, [], `Put back the runtime configuration lading changed on ${job.nodes.length} node(s)?`))) {
         streams.stderr.write('Nothing was changed.\n');
         return ExitCode.ok;
       }
@@ -145,8 +99,9 @@ export async function runInstall(bundle: string | undefined, flags: InstallFlags
     await runTasksView(mode, streams, progress, (renderer, rendererOptions, outputIntervalMs) =>
       buildPreflightTasks(job, { renderer, rendererOptions, concurrency, progress, outputIntervalMs }),
     );
-    if (mode !== 'json') streams.stdout.write(planLines(job.nodes, job.mirrors).join('\n') + '\n');
-    if (!flags.yes && !(await confirm(streams, `Install on ${job.nodes.length} node(s)?`))) {
+    const plan = planLines(job.nodes, job.mirrors);
+    if (flags.yes && mode !== 'json') streams.stdout.write(plan.join('\n') + '\n');
+    if (!flags.yes && !(await confirmInView(mode, streams, plan, `Install on ${job.nodes.length} node(s)?`))) {
       streams.stderr.write('Nothing was changed.\n');
       return ExitCode.ok;
     }

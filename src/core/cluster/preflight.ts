@@ -167,12 +167,12 @@ export async function waitForNodeReady(conn: ClusterConnection, name: string, ti
 }
 
 /**
- * Free bytes on a node's image filesystem, from the kubelet's summary API
- * through the API server (`nodes/proxy`), or undefined when this identity may
- * not read it or the kubelet does not say (the node agent checks again before
+ * Space on a node's image filesystem, from the kubelet's summary API through
+ * the API server (`nodes/proxy`), or undefined when this identity may not read
+ * it or the kubelet does not say (the node agent checks again with df before
  * any import). Read with a plain HTTPS request: the summary is JSON, small.
  */
-export async function imageFsAvailable(conn: ClusterConnection, node: string): Promise<number | undefined> {
+export async function imageFsSpace(conn: ClusterConnection, node: string): Promise<{ available: number; size: number } | undefined> {
   const url = new URL(`${conn.server.replace(/\/+$/, '')}/api/v1/nodes/${encodeURIComponent(node)}/proxy/stats/summary`);
   const options: https.RequestOptions = { method: 'GET', hostname: url.hostname, port: url.port, path: url.pathname, timeout: 10_000 };
   await conn.kc.applyToHTTPSOptions(options);
@@ -186,8 +186,9 @@ export async function imageFsAvailable(conn: ClusterConnection, node: string): P
       res.on('data', (c: Buffer) => chunks.push(c));
       res.on('end', () => {
         try {
-          const summary = JSON.parse(Buffer.concat(chunks).toString('utf8')) as { node?: { runtime?: { imageFs?: { availableBytes?: number } } } };
-          resolve(summary.node?.runtime?.imageFs?.availableBytes);
+          const summary = JSON.parse(Buffer.concat(chunks).toString('utf8')) as { node?: { runtime?: { imageFs?: { availableBytes?: number; capacityBytes?: number } } } };
+          const fs = summary.node?.runtime?.imageFs;
+          resolve(fs?.availableBytes !== undefined && fs.capacityBytes ? { available: fs.availableBytes, size: fs.capacityBytes } : undefined);
         } catch {
           resolve(undefined);
         }

@@ -9,7 +9,8 @@ import type { BundleReader } from '../bundle/reader.js';
 import { digestName, planNodeArchive, streamNodeArchive } from '../bundle/node-archive.js';
 import type { NodeAgent } from '../cluster/agent.js';
 import { AbortError, ExitCode } from '../errors.js';
-import { announcedSocket, detectContainerd, freeBytes, importArchive, listImages } from '../runtimes/containerd.js';
+import { announcedSocket, detectContainerd, importArchive, listImages } from '../runtimes/containerd.js';
+import { diskSpaceAt, type DiskSpace } from './disk-space.js';
 import { configureStore, detectContainersStorage, listStore, loadIntoStore } from '../runtimes/containers-storage.js';
 import type { NodeFacts } from '../cluster/preflight.js';
 import type { HostShell } from '../host.js';
@@ -67,8 +68,8 @@ export interface RuntimeDriver {
   list(): Promise<Map<string, string>>;
   /** Whether a listing holds the image under every name a pod may use. */
   holds(listing: Map<string, string>, image: BundleImage): boolean;
-  /** Free bytes where images land, if known. */
-  freeBytes(): Promise<number | undefined>;
+  /** Space on the filesystem where images land, if df tells. */
+  diskSpace(): Promise<DiskSpace | undefined>;
   inject(reader: BundleReader, images: BundleImage[], platform: string, onBytes: (n: number) => void, signal?: AbortSignal): Promise<void>;
   /** Configures the runtime: images kept across restarts, mirrors from the bundle; says what changed. */
   configure(mirrors: Mirror[]): Promise<ConfigureResult>;
@@ -115,7 +116,7 @@ async function containerdDriver(agent: NodeAgent, facts: NodeFacts, options: Dri
       const pinned = digestName(image);
       return listing.get(image.name) === image.root.digest && (pinned === undefined || listing.get(pinned) === image.root.digest);
     },
-    freeBytes: () => freeBytes(agent, runtime),
+    diskSpace: () => diskSpaceAt(agent, runtime.root),
     inject: (reader, images, platform, onBytes, signal) =>
       importArchive(agent, runtime, streamNodeArchive(reader, planNodeArchive(images, platform), { onBytes }), signal),
     // Images in containerd's content store survive restarts as they are; only mirrors need configuring.
@@ -133,11 +134,7 @@ async function crioDriver(agent: NodeAgent, facts: NodeFacts, options: DriverOpt
     description: `${facts.runtimeVersion} (additional image store ${store.root}, ${store.tool.kind})`,
     list: () => listStore(agent, store),
     holds: (listing, image) => listing.get(image.name) === image.root.digest,
-    freeBytes: async () => {
-      const result = await agent.hostExec(`mkdir -p '${store.root}' && df -Pk '${store.root}' | tail -n 1`);
-      const available = Number(result.stdout.trim().split(/\s+/)[3]);
-      return Number.isFinite(available) ? available * 1024 : undefined;
-    },
+    diskSpace: () => diskSpaceAt(agent, store.root),
     inject: async (reader, images, platform, onBytes, signal) => {
       // podman and skopeo read one image per archive.
       for (const image of images) {

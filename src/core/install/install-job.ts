@@ -18,7 +18,7 @@ import {
   checkPermissions,
   clusterVersion,
   ensureNamespace,
-  imageFsAvailable,
+  imageFsSpace,
   installPermissions,
   listNodes,
   type NodeFacts,
@@ -32,6 +32,7 @@ import { readFile } from 'node:fs/promises';
 import { api } from '../cluster/kube.js';
 import { ExecConnectionError } from '../cluster/exec.js';
 import { sleep } from '../oci/retry.js';
+import { DEFAULT_KEEP_FREE_PERCENT, spaceShortfall, type DiskSpace } from './disk-space.js';
 
 export interface InstallOptions extends DriverOptions {
   bundle: string;
@@ -45,6 +46,8 @@ export interface InstallOptions extends DriverOptions {
   mirrorAuthFile?: string;
   /** Or a dockerconfigjson Secret holding them: NAME (in --namespace) or NAMESPACE/NAME. */
   mirrorAuthSecret?: string;
+  /** Share of each image filesystem that must stay free after injection (default: the kubelet's image GC margin). */
+  keepFreePercent?: number;
   progress: ProgressHub;
   signal?: AbortSignal;
 }
@@ -74,8 +77,8 @@ export interface InstallReport {
 
 export interface NodePlan {
   facts: NodeFacts;
-  /** Free bytes on the image filesystem as the kubelet reports it (undefined: not readable here). */
-  imageFsFree?: number;
+  /** The image filesystem as the kubelet reports it (undefined: not readable here). */
+  imageFs?: DiskSpace;
   archive: NodeArchivePlan;
   /** Images the node status already lists under the same name and digest. */
   alreadyPresent: string[];
@@ -84,10 +87,13 @@ export interface NodePlan {
 
 export const VERIFY_PROGRESS_KEY = 'bundle:verify';
 
-/** What an import takes on the node: the content plus its unpacked layers (about twice), plus a margin. */
-export function spaceNeeded(archiveBytes: number): number {
-  return archiveBytes * 2 + (256 << 20);
+function notEnoughSpace(nodes: string[]): AbortError {
+  return new AbortError(`not enough free space on the image filesystem of ${nodes.join(', ')}`, {
+    exitCode: ExitCode.node,
+    hint: 'Free space on those nodes (crictl rmi --prune), leave them out with --nodes, or lower --keep-free if the kubelet\'s image GC threshold allows.',
+  });
 }
+
 const INJECT_ATTEMPTS = 3;
 
 export class InstallJob {
@@ -229,19 +235,17 @@ export class InstallJob {
     }
     await Promise.all(
       this.nodes.map(async (plan) => {
-        const free = await imageFsAvailable(conn, plan.facts.name);
-        if (free !== undefined) plan.imageFsFree = free;
+        const space = await imageFsSpace(conn, plan.facts.name);
+        if (space) plan.imageFs = space;
       }),
     );
     // Only what is not there yet takes space (the node status may not list everything; the agent checks again).
     const toAdd = (n: NodePlan) => planNodeArchive(n.archive.images.filter(({ image }) => !n.alreadyPresent.includes(image.name)).map((i) => i.image), n.facts.platform).bytes;
-    const short = this.nodes.filter((n) => n.imageFsFree !== undefined && n.imageFsFree < spaceNeeded(toAdd(n)));
-    if (short.length) {
-      throw new AbortError(
-        `not enough free space on the image filesystem of ${short.map((n) => `${n.facts.name} (${Math.floor(n.imageFsFree! / 2 ** 20)} MiB free, about ${Math.ceil(spaceNeeded(toAdd(n)) / 2 ** 20)} MiB needed)`).join(', ')}`,
-        { exitCode: ExitCode.node, hint: 'Free space on those nodes (crictl rmi --prune), or leave them out with --nodes.' },
-      );
-    }
+    const short = this.nodes.flatMap((n) => {
+      const why = n.imageFs && spaceShortfall(n.imageFs, toAdd(n), this.#keepFreePercent);
+      return why ? [`${n.facts.name} (${why})`] : [];
+    });
+    if (short.length) throw notEnoughSpace(short);
     const notReady = this.nodes.filter((n) => !n.facts.ready);
     if (notReady.length) {
       throw new AbortError(`nodes not Ready: ${notReady.map((n) => n.facts.name).join(', ')}`, {
@@ -274,7 +278,9 @@ export class InstallJob {
       const key = `node:${plan.facts.name}`;
       progress.publish({ key, progress: meter.snapshot() });
       if (toInject.images.length > 0) {
-        await this.#checkSpace(agent.node, driver, toInject);
+        const space = await driver.diskSpace();
+        const why = space && spaceShortfall(space, toInject.bytes, this.#keepFreePercent);
+        if (why) throw notEnoughSpace([`${agent.node} (${why})`]);
         onStage(`injecting ${toInject.images.length} images`);
         const started = performance.now();
         await this.#injectWithRetry(driver, missing, plan.facts.platform, (n) => {
@@ -398,15 +404,8 @@ export class InstallJob {
     return found.image;
   }
 
-  async #checkSpace(node: string, driver: RuntimeDriver, plan: NodeArchivePlan): Promise<void> {
-    const free = await driver.freeBytes();
-    const needed = spaceNeeded(plan.bytes);
-    if (free !== undefined && free < needed) {
-      throw new AbortError(`node ${node}: ${Math.floor(free / 2 ** 20)} MiB free where images land, the import needs about ${Math.ceil(needed / 2 ** 20)} MiB`, {
-        exitCode: ExitCode.node,
-        hint: 'Free space on the node\'s image filesystem, or inject fewer images.',
-      });
-    }
+  get #keepFreePercent(): number {
+    return this.#options.keepFreePercent ?? DEFAULT_KEEP_FREE_PERCENT;
   }
 
   /** Removes every agent pod, whatever happened (also after Ctrl-C). */

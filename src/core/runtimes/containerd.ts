@@ -92,12 +92,6 @@ export async function listImages(agent: HostShell, runtime: ContainerdOnNode): P
 }
 
 /** Free bytes on the filesystem holding containerd's root. */
-export async function freeBytes(agent: HostShell, runtime: ContainerdOnNode): Promise<number | undefined> {
-  const result = await agent.hostExec(`df -Pk ${shellQuote(runtime.root)} | tail -n 1`);
-  const available = Number(result.stdout.trim().split(/\s+/)[3]);
-  return Number.isFinite(available) ? available * 1024 : undefined;
-}
-
 /** Streams an OCI archive into `ctr images import -`; resolves once containerd has named every image in it. */
 export async function importArchive(agent: HostShell, runtime: ContainerdOnNode, archive: Readable, signal?: AbortSignal): Promise<void> {
   const result = await agent.hostExec(ctr(runtime, 'images import -'), { stdin: archive, ...(signal ? { signal } : {}) });
