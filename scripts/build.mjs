@@ -1,7 +1,12 @@
 // Builds dist/lading.mjs: the whole CLI in one file, to carry to an air-gapped
 // machine beside a Node.js >= 22.19 binary.
 import { build } from 'esbuild';
-import { readFile, readdir } from 'node:fs/promises';
+import { chmod, readFile, readdir } from 'node:fs/promises';
+
+// A small young generation: streamed chunks are freed at the next scavenge instead of piling up as
+// garbage (measured: create's peak RSS 175-185 MiB -> about 150 MiB; throughput unchanged). bin/lading
+// passes the same flags.
+const NODE_FLAGS = '--max-semi-space-size=2';
 
 const pkg = JSON.parse(await readFile(new URL('../package.json', import.meta.url), 'utf8'));
 
@@ -46,9 +51,11 @@ const result = await build({
     },
   ],
   banner: {
-    // Some dependencies are CommonJS and call require(); give the ESM bundle one.
-    js: "import { createRequire as __ladingCreateRequire } from 'node:module'; const require = __ladingCreateRequire(import.meta.url);",
+    // Runnable as ./lading.mjs with NODE_FLAGS (see bin/lading for why). Some dependencies are CommonJS
+    // and call require(); give the ESM bundle one.
+    js: `#!/usr/bin/env -S node ${NODE_FLAGS}\nimport { createRequire as __ladingCreateRequire } from 'node:module'; const require = __ladingCreateRequire(import.meta.url);`,
   },
 });
+await chmod('dist/lading.mjs', 0o755);
 const bytes = Object.values(result.metafile.outputs).reduce((sum, o) => sum + o.bytes, 0);
 console.log(`dist/lading.mjs ${(bytes / 1024 / 1024).toFixed(1)} MiB`);

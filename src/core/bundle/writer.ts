@@ -38,10 +38,10 @@ export class BundleWriter {
     readonly outputPath: string,
     readonly tempPath: string,
   ) {
-    this.#file = createWriteStream(tempPath, { flags: 'wx', highWaterMark: 1 << 20 });
+    this.#file = createWriteStream(tempPath, { flags: 'wx', highWaterMark: 256 << 10 });
     const hash = this.#hash;
     const counter = new Transform({
-      highWaterMark: 1 << 20,
+      highWaterMark: 256 << 10,
       transform: (chunk: Buffer, _enc, callback) => {
         hash.update(chunk);
         this.#bytes += chunk.length;
@@ -110,7 +110,7 @@ export class BundleWriter {
 
   /** Streams a blob from a file, e.g. the cache. */
   addBlobFile(descriptor: { digest: string; size: number }, path: string, subject: string, onBytes?: (n: number) => void): Promise<void> {
-    return this.addBlob(descriptor, () => createReadStream(path, { highWaterMark: 1 << 20 }), subject, { verify: true, ...(onBytes ? { onBytes } : {}) });
+    return this.addBlob(descriptor, () => createReadStream(path, { highWaterMark: 256 << 10 }), subject, { verify: true, ...(onBytes ? { onBytes } : {}) });
   }
 
   /** Writes index.json and lading.json, ends the tar, and renames the file into place. */
@@ -146,7 +146,7 @@ export class BundleWriter {
 
 function counting(onBytes?: (n: number) => void): Transform {
   return new Transform({
-    highWaterMark: 1 << 20,
+    highWaterMark: 256 << 10,
     transform(chunk: Buffer, _enc, callback) {
       onBytes?.(chunk.length);
       callback(null, chunk);

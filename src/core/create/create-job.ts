@@ -203,7 +203,7 @@ export class CreateJob {
           } else {
             if (!(await cache.has(blob))) await pulled;
             const path = cache.path(blob.digest);
-            await writer.addBlob(blob, () => createReadStream(path, { highWaterMark: 1 << 20 }), subject, {
+            await writer.addBlob(blob, () => createReadStream(path, { highWaterMark: 256 << 10 }), subject, {
               verify: !cache.verifiedThisRun(blob.digest),
               ...(onBytes ? { onBytes } : {}),
             });

@@ -25,7 +25,7 @@ export function defaultCacheDir(env: NodeJS.ProcessEnv = process.env): string {
 }
 
 const STREAM_ATTEMPTS = 3;
-const CHUNK = 1 << 20;
+const CHUNK = 256 << 10;
 
 type Digestible = Pick<Descriptor, 'digest' | 'size'>;
 

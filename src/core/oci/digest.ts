@@ -43,7 +43,7 @@ export class VerifyingStream extends Transform {
     readonly subject: string,
     readonly onBytes?: (bytes: number) => void,
   ) {
-    super({ highWaterMark: 1 << 20 });
+    super({ highWaterMark: 256 << 10 });
     if (!expected.digest.startsWith('sha256:')) {
       throw new Error(`${subject}: unsupported digest algorithm in ${expected.digest} (only sha256 is supported)`);
     }

@@ -174,7 +174,7 @@ export class RegistryClient {
         dispatcher: this.#dispatcherFor(registry),
         headers: { ...headers, 'user-agent': this.#options.userAgent ?? 'lading', ...(auth ? { authorization: auth } : {}) },
         signal: this.#options.signal ?? null,
-        highWaterMark: 1 << 20,
+        highWaterMark: 256 << 10,
       });
       if (res.statusCode === 401 && sendAuth && !authenticated) {
         await res.body.dump();
