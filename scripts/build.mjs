@@ -53,7 +53,12 @@ const result = await build({
   banner: {
     // Runnable as ./lading.mjs with NODE_FLAGS (see bin/lading for why). Some dependencies are CommonJS
     // and call require(); give the ESM bundle one.
-    js: `#!/usr/bin/env -S node ${NODE_FLAGS}\nimport { createRequire as __ladingCreateRequire } from 'node:module'; const require = __ladingCreateRequire(import.meta.url);`,
+    js: [
+      `#!/usr/bin/env -S node ${NODE_FLAGS}`,
+      "import { createRequire as __ladingCreateRequire } from 'node:module'; const require = __ladingCreateRequire(import.meta.url);",
+      // Before any bundled module runs (undici needs Node >= 22.19): one line instead of a crash deep inside a dependency.
+      "if (!/^v(2[3-9]|[3-9]\\d|22\\.(19|[2-9]\\d))/.test(process.version)) { process.stderr.write(`lading needs Node.js >= 22.19 (this is ${process.version}); bin/lading fetches Node 24 itself.\\n`); process.exit(2); }",
+    ].join('\n'),
   },
 });
 await chmod('dist/lading.mjs', 0o755);

@@ -109,29 +109,15 @@ export function buildProgram(streams: Streams, env: NodeJS.ProcessEnv, setExit: 
     .addOption(new Option('--no-tui', 'no live progress line').env('LADING_NO_TUI'))
     .action(async (bundle: string, flags) => setExit(await runVerify(bundle, flags, streams, env)));
 
-  program
+  const install = program
     .command('install')
     .description('Inject a bundle\'s images into every node\'s container runtime through the Kubernetes API, and prove it.')
-    .argument('[bundle]', 'bundle file written by lading create (not with --restore)')
-    .addOption(new Option('--kubeconfig <file>', 'kubeconfig (default: KUBECONFIG, ~/.kube/config)').env('LADING_KUBECONFIG'))
-    .addOption(new Option('--context <name>', 'kubeconfig context').env('LADING_CONTEXT'))
-    .addOption(new Option('--nodes <selector>', 'only nodes matching this label selector').env('LADING_NODES'))
-    .addOption(new Option('--namespace <name>', 'namespace for lading\'s short-lived agent pods').env('LADING_NAMESPACE').default('lading-system'))
-    .option('-y, --yes', 'do not ask before changing nodes (needed without a terminal)')
-    .addOption(new Option('--agent-image <image>', 'image already on the nodes for agent pods (default: the sandbox image)').env('LADING_AGENT_IMAGE'))
-    .addOption(new Option('--containerd-socket <path>', 'containerd socket on the nodes (default: detected)').env('LADING_CONTAINERD_SOCKET'))
-    .addOption(new Option('--ctr <path>', 'ctr binary on the nodes (default: detected)').env('LADING_CTR'))
+    .argument('[bundle]', 'bundle file written by lading create (not with --restore)');
+  addClusterOptions(install)
     .addOption(new Option('--containerd-config <path>', 'containerd config.toml on the nodes (for mirrors)').env('LADING_CONTAINERD_CONFIG').default('/etc/containerd/config.toml'))
-    .addOption(new Option('--image-store <dir>', 'CRI-O nodes: the read-only additional image store').env('LADING_IMAGE_STORE').default('/var/lib/lading/images'))
-    .addOption(new Option('--storage-conf <path>', 'CRI-O nodes: containers-storage configuration').env('LADING_STORAGE_CONF').default('/etc/containers/storage.conf'))
     .addOption(new Option('--mirror-auth <file>', 'credentials for the mirrors (auth.json / Docker config.json format); written into hosts.toml (mode 600), never printed').env('LADING_MIRROR_AUTH'))
     .addOption(new Option('--mirror-auth-secret <name>', 'or a kubernetes.io/dockerconfigjson Secret with them (NAME in --namespace, or NAMESPACE/NAME)').env('LADING_MIRROR_AUTH_SECRET').conflicts('mirrorAuth'))
-    .addOption(new Option('--smoke-image <image>', 'image the verification pods start (default: the first one of the node)').env('LADING_SMOKE_IMAGE'))
-    .addOption(new Option('--keep-free <percent>', 'share of each node\'s image filesystem that must stay free after injection; above the kubelet\'s imageGCHighThresholdPercent (85) it deletes images no pod uses yet').env('LADING_KEEP_FREE').default('15'))
     .option('--restore', 'put back every runtime file lading changed on the nodes (from its backups), then restart the runtime')
-    .addOption(new Option('--concurrency <n>', 'nodes worked on at once').env('LADING_NODE_CONCURRENCY').default('2'))
-    .option('--json', 'print the report as JSON (needs --yes)')
-    .addOption(new Option('--no-tui', 'plain line output even on a terminal').env('LADING_NO_TUI'))
     .addHelpText(
       'after',
       `
@@ -155,7 +141,47 @@ create pods/exec, list events in --namespace (and get the Secret named by --mirr
       setExit(await runInstall(bundle, flags, streams, env));
     });
 
+  const check = program
+    .command('check')
+    .description('Show which of a bundle\'s images every node still holds (after a hard reset, say); --repair re-injects what is lost.')
+    .argument('<bundle>', 'bundle file written by lading create');
+  addClusterOptions(check)
+    .option('--repair', 'install again on the nodes that lost images: verify the bundle, show the plan, ask (or --yes), stream in only what is missing')
+    .addHelpText(
+      'after',
+      `
+Without --repair it changes nothing on the nodes: a short-lived agent pod per node lists the runtime's
+images (containerd: the k8s.io namespace; CRI-O: the read-only additional image store, which survives
+CRI-O's wipe of its default store after an unclean shutdown) and compares names and digests with the
+bundle. Exit 0 when every node holds every image of its platform, 10 when something is lost.
+Permissions needed: as for lading install.`,
+    )
+    .action(async (bundle: string, flags) => {
+      const { runCheck } = await import('./commands/check.js');
+      setExit(await runCheck(bundle, flags, streams, env));
+    });
+
   return program;
+}
+
+/** The options install and check share: which cluster and nodes, how lading reaches their runtimes, output. */
+function addClusterOptions(command: Command): Command {
+  return command
+    .addOption(new Option('--kubeconfig <file>', 'kubeconfig (default: KUBECONFIG, ~/.kube/config)').env('LADING_KUBECONFIG'))
+    .addOption(new Option('--context <name>', 'kubeconfig context').env('LADING_CONTEXT'))
+    .addOption(new Option('--nodes <selector>', 'only nodes matching this label selector').env('LADING_NODES'))
+    .addOption(new Option('--namespace <name>', 'namespace for lading\'s short-lived agent pods').env('LADING_NAMESPACE').default('lading-system'))
+    .option('-y, --yes', 'do not ask before changing nodes (needed without a terminal)')
+    .addOption(new Option('--agent-image <image>', 'image already on the nodes for agent pods (default: the sandbox image)').env('LADING_AGENT_IMAGE'))
+    .addOption(new Option('--containerd-socket <path>', 'containerd socket on the nodes (default: detected)').env('LADING_CONTAINERD_SOCKET'))
+    .addOption(new Option('--ctr <path>', 'ctr binary on the nodes (default: detected)').env('LADING_CTR'))
+    .addOption(new Option('--image-store <dir>', 'CRI-O nodes: the read-only additional image store').env('LADING_IMAGE_STORE').default('/var/lib/lading/images'))
+    .addOption(new Option('--storage-conf <path>', 'CRI-O nodes: containers-storage configuration').env('LADING_STORAGE_CONF').default('/etc/containers/storage.conf'))
+    .addOption(new Option('--smoke-image <image>', 'image the verification pods start (default: the first one of the node)').env('LADING_SMOKE_IMAGE'))
+    .addOption(new Option('--keep-free <percent>', 'share of each node\'s image filesystem that must stay free after injection; above the kubelet\'s imageGCHighThresholdPercent (85) it deletes images no pod uses yet').env('LADING_KEEP_FREE').default('15'))
+    .addOption(new Option('--concurrency <n>', 'nodes worked on at once').env('LADING_NODE_CONCURRENCY').default('2'))
+    .option('--json', 'print the report as JSON (changes need --yes)')
+    .addOption(new Option('--no-tui', 'plain line output even on a terminal').env('LADING_NO_TUI'));
 }
 
 export async function main(argv: string[], streams: Streams, env: NodeJS.ProcessEnv): Promise<number> {

@@ -30,7 +30,7 @@ describe('reportLines', () => {
           ],
           smoke: { image: 'example.com/app:1.0', ok: false, detail: 'by name: ErrImageNeverPull' },
         }),
-        node('node-c', { error: 'agent pod lading-agent-x did not start (ErrImageNeverPull)' }),
+        node('node-c', { error: 'agent pod lading-agent-x did not start (ErrImageNeverPull)', hint: 'Pass --agent-image with an image the node has.' }),
       ],
     };
     assert.deepEqual(reportLines(report), [
@@ -44,7 +44,7 @@ describe('reportLines', () => {
       'Problems:',
       `  ✖ node-b: example.com/app:1.0 wrong-digest (node has sha256:${'b'.repeat(64)})`,
       '  ✖ node-b: pod from example.com/app:1.0: by name: ErrImageNeverPull',
-      '  ✖ node-c: agent pod lading-agent-x did not start (ErrImageNeverPull)',
+      '  ✖ node-c: agent pod lading-agent-x did not start (ErrImageNeverPull)\n      Next: Pass --agent-image with an image the node has.',
       '',
       'Files written (originals backed up on the node; lading install --restore puts them back):',
       '  node-a: /etc/containerd/certs.d/docker.io/hosts.toml',

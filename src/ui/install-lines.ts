@@ -57,21 +57,24 @@ function table(rows: string[][]): string[] {
   return rows.map((row) => row.map((cell, column) => (column === row.length - 1 ? cell : cell.padEnd(widths[column]!))).join('   ').trimEnd());
 }
 
-/** The install report: a status line, images x nodes, then each problem and each file written. */
-export function reportLines(report: InstallReport): string[] {
-  const lines = [`${report.ok ? '✔ OK' : '✖ FAILED'}  ${report.cluster.server} (${report.cluster.version})`, ''];
+/**
+ * The install (or check) report: a status line, images x nodes, then each
+ * problem and each file written. The pod row is left out when no pod ran (a check).
+ */
+export function reportLines(report: InstallReport, { title }: { title?: string } = {}): string[] {
+  const lines = [`${report.ok ? '✔ OK' : '✖ FAILED'}${title ? ` (${title})` : ''}  ${report.cluster.server} (${report.cluster.version})`, ''];
   const names = [...new Set(report.nodes.flatMap((n) => n.images.map((i) => i.name)))];
   const rows = [
     ['IMAGE', ...report.nodes.map((n) => n.node)],
     ...names.map((name) => [name, ...report.nodes.map((n) => imageCell(n, name))]),
-    ['pod without pulling', ...report.nodes.map(smokeCell)],
+    ...(report.nodes.some((n) => n.smoke) ? [['pod without pulling', ...report.nodes.map(smokeCell)]] : []),
   ];
   lines.push(...table(rows).map((line) => `  ${line}`));
 
   const problems: string[] = [];
   const files: string[] = [];
   for (const node of report.nodes) {
-    if (node.error) problems.push(`${node.node}: ${node.error}`);
+    if (node.error) problems.push(`${node.node}: ${node.error}${node.hint ? `\n      Next: ${node.hint}` : ''}`);
     for (const image of node.images) {
       if (!GOOD.has(image.outcome)) problems.push(`${node.node}: ${image.name} ${image.outcome}${image.detail ? ` (${image.detail})` : ''}`);
     }

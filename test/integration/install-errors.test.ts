@@ -84,3 +84,34 @@ describe('install refuses bad input with one clear line', () => {
     assert.match(r.stderr, new RegExp(`reach the API server at https://127\\.0\\.0\\.1:${port}: cannot reach the cluster \\(ECONNREFUSED\\)`));
   });
 });
+
+describe('check refuses bad input with one clear line', () => {
+  test('a file that is not a bundle: exit 7 before the cluster is asked anything', async () => {
+    const file = join(work, 'closed-for-check.yaml');
+    await writeFile(file, kubeconfig(`https://127.0.0.1:${await freePort()}`));
+    const notBundle = join(work, 'not-a-bundle.tar');
+    await writeFile(notBundle, 'hello');
+    const r = await runLading(['check', notBundle, '--kubeconfig', file]);
+    assert.equal(r.code, 7, r.stderr);
+    assert.doesNotMatch(r.stdout + r.stderr, /API server/);
+  });
+
+  test('an API server nobody answers: exit 8 once the bundle was read', async () => {
+    const port = await freePort();
+    const file = join(work, 'closed-check.yaml');
+    await writeFile(file, kubeconfig(`https://127.0.0.1:${port}`));
+    const r = await runLading(['check', bundle, '--kubeconfig', file]);
+    assert.equal(r.code, 8, r.stderr);
+    assert.match(r.stdout, /✔ Read bundle/);
+    assert.match(r.stderr, new RegExp(`reach the API server at https://127\\.0\\.0\\.1:${port}: cannot reach the cluster \\(ECONNREFUSED\\)`));
+  });
+
+  test('--repair without a terminal needs --yes; a missing bundle argument is a usage error', async () => {
+    const repair = await runLading(['check', bundle, '--repair']);
+    assert.equal(repair.code, 2, repair.stderr);
+    assert.match(repair.stderr, /check --repair changes nodes and needs confirmation, but there is no terminal to ask on/);
+    const none = await runLading(['check']);
+    assert.equal(none.code, 2, none.stderr);
+    assert.match(none.stderr, /missing required argument 'bundle'/);
+  });
+});

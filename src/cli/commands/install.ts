@@ -9,8 +9,8 @@ import { connectCluster } from '../../core/cluster/kube.js';
 import { InstallJob } from '../../core/install/install-job.js';
 import { planLines, reportLines } from '../../ui/install-lines.js';
 import { buildInstallTasks, buildPreflightTasks, buildRestorePreflightTasks, buildRestoreTasks } from '../../core/tasks/install-tasks.js';
-import { onInterrupt } from '../interrupt.js';
-import { pickOutputMode, writeJson, type Streams } from '../output.js';
+import { onInterrupt, type Interrupt } from '../interrupt.js';
+import { pickOutputMode, writeJson, type OutputMode, type Streams } from '../output.js';
 import { confirmInView, runTasksView } from '../views.js';
 
 export interface InstallFlags {
@@ -35,7 +35,21 @@ export interface InstallFlags {
   keepFree: string;
 }
 
-export async function runInstall(bundle: string | undefined, flags: InstallFlags, streams: Streams, env: NodeJS.ProcessEnv): Promise<number> {
+/** What install and check share: validated flags, the output mode, the job, Ctrl-C as a signal. */
+export interface ClusterRun {
+  job: InstallJob;
+  mode: OutputMode;
+  concurrency: number;
+  progress: ProgressHub;
+  interrupt: Interrupt;
+}
+
+/**
+ * Checks the flags and sets up a run against the cluster. `confirmation`
+ * names the command when it may ask before changing nodes: without a
+ * terminal to ask on, that needs --yes.
+ */
+export function startClusterRun(bundle: string, flags: InstallFlags, streams: Streams, env: NodeJS.ProcessEnv, confirmation?: string): ClusterRun {
   const concurrency = Number(flags.concurrency);
   if (!Number.isInteger(concurrency) || concurrency < 1 || concurrency > 32) {
     throw new AbortError(`--concurrency must be a whole number from 1 to 32, got "${flags.concurrency}"`, { exitCode: ExitCode.usage });
@@ -45,21 +59,17 @@ export async function runInstall(bundle: string | undefined, flags: InstallFlags
     throw new AbortError(`--keep-free must be a whole percentage from 0 to 99, got "${flags.keepFree}"`, { exitCode: ExitCode.usage });
   }
   const mode = pickOutputMode(flags, streams, env);
-  if (!flags.yes && (mode === 'json' || !streams.stdin.isTTY)) {
-    throw new AbortError('install changes nodes and needs confirmation, but there is no terminal to ask on', {
+  if (confirmation && !flags.yes && (mode === 'json' || !streams.stdin.isTTY)) {
+    throw new AbortError(`${confirmation} changes nodes and needs confirmation, but there is no terminal to ask on`, {
       exitCode: ExitCode.usage,
       hint: 'Pass --yes for unattended runs.',
     });
   }
-  if (!bundle && !flags.restore) {
-    throw new AbortError('install needs a bundle file (or --restore)', { exitCode: ExitCode.usage, hint: 'lading install BUNDLE, or lading install --restore.' });
-  }
-  const mirrorAuthFile = flags.mirrorAuth;
   const conn = connectCluster({ ...(flags.kubeconfig ? { kubeconfig: flags.kubeconfig } : {}), ...(flags.context ? { context: flags.context } : {}) });
   const interrupt = onInterrupt();
   const progress = new ProgressHub();
   const job = new InstallJob({
-    bundle: bundle ?? '',
+    bundle,
     conn,
     namespace: flags.namespace,
     ...(flags.nodes ? { nodeSelector: flags.nodes } : {}),
@@ -68,7 +78,7 @@ export async function runInstall(bundle: string | undefined, flags: InstallFlags
     ...(flags.ctr ? { ctr: flags.ctr } : {}),
     ...(flags.imageStore ? { imageStore: flags.imageStore } : {}),
     ...(flags.containerdConfig ? { containerdConfig: flags.containerdConfig } : {}),
-    ...(mirrorAuthFile ? { mirrorAuthFile } : {}),
+    ...(flags.mirrorAuth ? { mirrorAuthFile: flags.mirrorAuth } : {}),
     ...(flags.mirrorAuthSecret ? { mirrorAuthSecret: flags.mirrorAuthSecret } : {}),
     ...(flags.storageConf ? { storageConf: flags.storageConf } : {}),
     ...(flags.smokeImage ? { smokeImage: flags.smokeImage } : {}),
@@ -76,6 +86,14 @@ export async function runInstall(bundle: string | undefined, flags: InstallFlags
     progress,
     signal: interrupt.signal,
   });
+  return { job, mode, concurrency, progress, interrupt };
+}
+
+export async function runInstall(bundle: string | undefined, flags: InstallFlags, streams: Streams, env: NodeJS.ProcessEnv): Promise<number> {
+  if (!bundle && !flags.restore) {
+    throw new AbortError('install needs a bundle file (or --restore)', { exitCode: ExitCode.usage, hint: 'lading install BUNDLE, or lading install --restore.' });
+  }
+  const { job, mode, concurrency, progress, interrupt } = startClusterRun(bundle ?? '', flags, streams, env, 'install');
   let touched = false;
   try {
     if (flags.restore) {

@@ -66,6 +66,8 @@ export interface NodeReport {
   /** Host files lading changed (install) or put back (restore). */
   changedFiles: string[];
   error?: string;
+  /** What the operator can do about `error`. */
+  hint?: string;
 }
 
 export interface InstallReport {
@@ -86,6 +88,11 @@ export interface NodePlan {
 }
 
 export const VERIFY_PROGRESS_KEY = 'bundle:verify';
+
+function recordFailure(report: NodeReport, error: unknown): void {
+  report.error = (error as Error).message;
+  if (error instanceof AbortError && error.hint) report.hint = error.hint;
+}
 
 function notEnoughSpace(nodes: string[]): AbortError {
   return new AbortError(`not enough free space on the image filesystem of ${nodes.join(', ')}`, {
@@ -131,6 +138,20 @@ export class InstallJob {
       await reader.close();
     }
     await this.#loadMirrorAuth();
+    return this.#metadata;
+  }
+
+  /**
+   * For `lading check`: the bundle's own description only (its index and
+   * lading.json), without hashing every blob; a repair verifies in full first.
+   */
+  async readMetadata(): Promise<BundleMetadata> {
+    const reader = await BundleReader.open(this.#options.bundle);
+    try {
+      this.#metadata = await reader.metadata();
+    } finally {
+      await reader.close();
+    }
     return this.#metadata;
   }
 
@@ -199,8 +220,11 @@ export class InstallJob {
     return this.nodes;
   }
 
-  /** Step 2: cluster, permissions, nodes and their platforms; builds the plan. Changes nothing. */
-  async preflight(): Promise<NodePlan[]> {
+  /**
+   * Step 2: cluster, permissions, nodes and their platforms; builds the plan.
+   * Changes nothing. `checkSpace: false` for `lading check`, which adds nothing.
+   */
+  async preflight({ checkSpace = true }: { checkSpace?: boolean } = {}): Promise<NodePlan[]> {
     const { conn, namespace, nodeSelector } = this.#options;
     const metadata = this.#requireMetadata();
     this.#version = await clusterVersion(conn);
@@ -235,6 +259,7 @@ export class InstallJob {
     }
     await Promise.all(
       this.nodes.map(async (plan) => {
+        if (!checkSpace) return;
         const space = await imageFsSpace(conn, plan.facts.name);
         if (space) plan.imageFs = space;
       }),
@@ -321,10 +346,52 @@ export class InstallJob {
       report.smoke = await runSmokePod(conn, { namespace, node: plan.facts.name, image: smokeImage, ...(signal ? { signal } : {}) });
       return report;
     } catch (error) {
-      report.error = (error as Error).message;
+      recordFailure(report, error);
       throw error;
     } finally {
       if (agent) await removeAgent(conn, namespace, agent.pod);
+    }
+  }
+
+  /**
+   * `lading check` for one node: which of the bundle's images its runtime
+   * still holds by name and digest (for CRI-O: in the read-only additional
+   * store, the one that survives a wipe of the default store). Changes nothing.
+   */
+  async checkNode(plan: NodePlan, onStage: (stage: string) => void): Promise<NodeReport> {
+    const { conn, namespace } = this.#options;
+    const report = plan.report;
+    let agent: NodeAgent | undefined;
+    try {
+      agent = await this.#agent(plan, onStage);
+      onStage(`listing ${plan.facts.runtime} images`);
+      const driver = await driverFor(agent, plan.facts, this.#options);
+      report.runtime = driver.description;
+      const listing = await driver.list();
+      report.images = plan.archive.images.map(({ image }) => {
+        const digest = listing.get(image.name);
+        const outcome: ImageOutcome = driver.holds(listing, image) ? 'present' : digest === undefined ? 'missing' : 'wrong-digest';
+        return { name: image.name, digest: image.root.digest, outcome, ...(digest && digest !== image.root.digest ? { detail: `node has ${digest}` } : {}) };
+      });
+      return report;
+    } catch (error) {
+      recordFailure(report, error);
+      throw error;
+    } finally {
+      if (agent) await removeAgent(conn, namespace, agent.pod);
+    }
+  }
+
+  /** Nodes whose last check found an image missing or different (what a repair installs on). */
+  nodesWithLosses(): NodePlan[] {
+    return this.nodes.filter((n) => n.report.error || n.report.images.some((i) => i.outcome !== 'present' && i.outcome !== 'injected'));
+  }
+
+  /** Before a repair re-runs install on some nodes: their reports start afresh. */
+  narrowTo(plans: NodePlan[]): void {
+    this.nodes = plans;
+    for (const plan of plans) {
+      plan.report = { node: plan.facts.name, platform: plan.facts.platform, runtime: plan.facts.runtimeVersion, images: [], injectedBytes: 0, injectMs: 0, changedFiles: [] };
     }
   }
 
@@ -346,7 +413,7 @@ export class InstallJob {
       }
       return restored;
     } catch (error) {
-      plan.report.error = (error as Error).message;
+      recordFailure(plan.report, error);
       throw error;
     } finally {
       if (agent) await removeAgent(conn, namespace, agent.pod);
@@ -413,9 +480,12 @@ export class InstallJob {
     await removeAgents(this.#options.conn, this.#options.namespace);
   }
 
-  report(): InstallReport {
+  /** `smoke: false` for a check, which starts no pods. */
+  report({ smoke = true }: { smoke?: boolean } = {}): InstallReport {
     const nodes = this.nodes.map((n) => n.report);
-    const ok = nodes.every((n) => !n.error && n.images.length > 0 && n.images.every((i) => i.outcome === 'injected' || i.outcome === 'present') && n.smoke?.ok);
+    const ok = nodes.every(
+      (n) => !n.error && n.images.length > 0 && n.images.every((i) => i.outcome === 'injected' || i.outcome === 'present') && (!smoke || n.smoke?.ok),
+    );
     return { ok, bundle: this.#options.bundle, cluster: { server: this.#options.conn.server, version: this.#version }, nodes };
   }
 

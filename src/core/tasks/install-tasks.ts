@@ -2,7 +2,8 @@
  * The listr2 task graphs for `lading install`: first what changes nothing
  * (bundle verification, cluster preflight), then, once the operator agreed
  * to the plan, the work on the nodes: one row per node, in parallel up to a
- * bound; a failing node does not stop the others.
+ * bound; a failing node does not stop the others (its group does not exit on
+ * error), while a failing step before them (the namespace) stops the run.
  */
 import { Listr, type ListrRendererValue } from 'listr2';
 import { formatBytes, type ProgressHub } from '../progress.js';
@@ -20,6 +21,12 @@ export interface InstallTaskOptions<R extends ListrRendererValue> {
   progress: ProgressHub;
   /** How often a progress line is emitted as task output; 0 for none (the Ink view reads the hub instead). */
   outputIntervalMs: number;
+}
+
+/** Counts a failed node and says so on the group's row, which listr2 would otherwise show as done. */
+function nodeFailed(ctx: InstallContext, parent: { title: string | undefined }): void {
+  ctx.nodesFailed = (ctx.nodesFailed ?? 0) + 1;
+  parent.title = `${(parent.title ?? '').replace(/ \(\d+ failed\)$/, '')} (${ctx.nodesFailed} failed)`;
 }
 
 const common = (options: InstallTaskOptions<ListrRendererValue>) => ({
@@ -84,7 +91,7 @@ export function buildRestoreTasks<R extends ListrRendererValue>(job: InstallJob,
                   const restored = await job.restoreNode(plan, (stage) => (task.output = stage));
                   task.title = `${plan.facts.name}  ${restored.length ? `restored ${restored.join(', ')}` : 'nothing to restore'}`;
                 } catch (error) {
-                  ctx.nodesFailed = (ctx.nodesFailed ?? 0) + 1;
+                  nodeFailed(ctx, parent);
                   throw error;
                 }
               },
@@ -93,7 +100,7 @@ export function buildRestoreTasks<R extends ListrRendererValue>(job: InstallJob,
           ),
       },
     ],
-    { ...common(options), exitOnError: false },
+    { ...common(options), exitOnError: true },
   );
 }
 
@@ -121,7 +128,7 @@ export function buildInstallTasks<R extends ListrRendererValue>(job: InstallJob,
                   task.title = `${plan.facts.name}  ${injected} injected (${formatBytes(report.injectedBytes)}), ${present} already there${bad ? `, ${bad} MISSING` : ''}; pod ${report.smoke?.ok ? 'started' : `failed: ${report.smoke?.detail}`}`;
                   if (bad || !report.smoke?.ok) throw new Error(`${plan.facts.name}: verification failed`);
                 } catch (error) {
-                  ctx.nodesFailed = (ctx.nodesFailed ?? 0) + 1;
+                  nodeFailed(ctx, parent);
                   throw error;
                 }
               },
@@ -130,6 +137,61 @@ export function buildInstallTasks<R extends ListrRendererValue>(job: InstallJob,
           ),
       },
     ],
-    { ...common(options), exitOnError: false },
+    { ...common(options), exitOnError: true },
+  );
+}
+
+/**
+ * `lading check`: the bundle's description, the same preflight as install
+ * (no space needed), then per node what its runtime still holds. A node that
+ * lost an image fails its row; the others still run.
+ */
+export function buildCheckTasks<R extends ListrRendererValue>(job: InstallJob, options: InstallTaskOptions<R>): Listr<InstallContext, any, any> {
+  return new Listr<InstallContext, any, any>(
+    [
+      {
+        title: 'Read bundle',
+        task: async (_ctx, task) => {
+          const metadata = await job.readMetadata();
+          task.title = `Read bundle  ${metadata.name} ${metadata.version}: ${metadata.images.length} images (blobs are hashed only for a repair)`;
+        },
+      },
+      {
+        title: 'Preflight (changes nothing)',
+        task: async (_ctx, task) => {
+          const plans = await job.preflight({ checkSpace: false });
+          task.title = `Preflight  ${job.report().cluster.version}, ${plans.length} node${plans.length === 1 ? '' : 's'} ready, permissions granted`;
+        },
+      },
+      {
+        title: 'Prepare lading\'s namespace',
+        task: () => job.prepareNamespace(),
+      },
+      {
+        title: 'Check the nodes',
+        task: (_ctx, parent) => {
+          parent.title = `Check ${job.nodes.length} node${job.nodes.length === 1 ? '' : 's'}`;
+          return parent.newListr(
+            job.nodes.map((plan) => ({
+              title: `${plan.facts.name}  ${plan.facts.platform}`,
+              task: async (ctx: InstallContext, task) => {
+                try {
+                  const report = await job.checkNode(plan, (stage) => (task.output = stage));
+                  const present = report.images.filter((i) => i.outcome === 'present').length;
+                  const lost = report.images.length - present;
+                  task.title = `${plan.facts.name}  ${present} of ${report.images.length} present${lost ? `, ${lost} LOST` : ''}`;
+                  if (lost) throw new Error(`${plan.facts.name}: ${lost} image${lost === 1 ? '' : 's'} lost`);
+                } catch (error) {
+                  nodeFailed(ctx, parent);
+                  throw error;
+                }
+              },
+            })),
+            { concurrent: options.concurrency, exitOnError: false },
+          );
+        },
+      },
+    ],
+    { ...common(options), exitOnError: true },
   );
 }

@@ -1,0 +1,60 @@
+/**
+ * `lading check BUNDLE`: after a node's hard reset (or any time), which of
+ * the bundle's images each node's runtime still holds, by name and digest.
+ * Changes nothing on the nodes. With --repair, the nodes that lost images go
+ * through install again (bundle verified in full, plan, confirmation), which
+ * streams in only what is missing.
+ */
+import { ExitCode } from '../../core/errors.js';
+import { buildCheckTasks, buildInstallTasks, buildPreflightTasks } from '../../core/tasks/install-tasks.js';
+import { planLines, reportLines } from '../../ui/install-lines.js';
+import { writeJson, type Streams } from '../output.js';
+import { confirmInView, runTasksView } from '../views.js';
+import { startClusterRun, type InstallFlags } from './install.js';
+
+export interface CheckFlags extends InstallFlags {
+  repair?: boolean;
+}
+
+export async function runCheck(bundle: string, flags: CheckFlags, streams: Streams, env: NodeJS.ProcessEnv): Promise<number> {
+  const { job, mode, concurrency, progress, interrupt } = startClusterRun(bundle, flags, streams, env, flags.repair ? 'check --repair' : undefined);
+  try {
+    await runTasksView(mode, streams, progress, (renderer, rendererOptions, outputIntervalMs) =>
+      buildCheckTasks(job, { renderer, rendererOptions, concurrency, progress, outputIntervalMs }),
+    );
+    if (interrupt.signal.aborted) throw interrupt.signal.reason;
+    const checked = job.report({ smoke: false });
+    const lossy = job.nodesWithLosses().map((n) => n.facts.name);
+    if (!flags.repair || checked.ok) {
+      if (mode === 'json') writeJson(streams.stdout, { ...checked, lost: lossy });
+      else streams.stdout.write(reportLines(checked, { title: checked.ok ? 'every image present' : 'images lost' }).join('\n') + (checked.ok ? '\n' : '\nlading check --repair (or lading install) streams in only what is missing.\n'));
+      return checked.ok ? ExitCode.ok : ExitCode.node;
+    }
+
+    if (mode !== 'json') streams.stdout.write(reportLines(checked, { title: 'images lost' }).join('\n') + '\n');
+    // The repair is an install on the nodes that lost something: verify, preflight, plan, confirm.
+    await runTasksView(mode, streams, progress, (renderer, rendererOptions, outputIntervalMs) =>
+      buildPreflightTasks(job, { renderer, rendererOptions, concurrency, progress, outputIntervalMs }),
+    );
+    job.narrowTo(job.nodes.filter((n) => lossy.includes(n.facts.name)));
+    const plan = planLines(job.nodes, job.mirrors);
+    if (flags.yes && mode !== 'json') streams.stdout.write(plan.join('\n') + '\n');
+    if (!flags.yes && !(await confirmInView(mode, streams, plan, `Re-inject on ${job.nodes.length} node(s)?`))) {
+      streams.stderr.write('Nothing was changed.\n');
+      return ExitCode.node;
+    }
+    await runTasksView(mode, streams, progress, (renderer, rendererOptions, outputIntervalMs) =>
+      buildInstallTasks(job, { renderer, rendererOptions, concurrency, progress, outputIntervalMs }),
+    );
+    if (interrupt.signal.aborted) throw interrupt.signal.reason;
+    const repaired = job.report();
+    if (mode === 'json') writeJson(streams.stdout, { ...repaired, lost: lossy, check: checked });
+    else streams.stdout.write(reportLines(repaired, { title: repaired.ok ? 'repaired' : 'repair failed' }).join('\n') + '\n');
+    return repaired.ok ? ExitCode.ok : ExitCode.node;
+  } catch (error) {
+    throw interrupt.signal.aborted ? interrupt.signal.reason : error;
+  } finally {
+    await job.cleanup();
+    interrupt.dispose();
+  }
+}
