@@ -24,7 +24,8 @@ export async function runCheck(bundle: string, flags: CheckFlags, streams: Strea
     );
     if (interrupt.signal.aborted) throw interrupt.signal.reason;
     const checked = job.report({ smoke: false });
-    const lossy = job.nodesWithLosses().map((n) => n.facts.name);
+    const losses = job.losses();
+    const lossy = [...losses.keys()];
     if (!flags.repair || checked.ok) {
       if (mode === 'json') writeJson(streams.stdout, { ...checked, lost: lossy });
       else streams.stdout.write(reportLines(checked, { title: checked.ok ? 'every image present' : 'images lost' }).join('\n') + (checked.ok ? '\n' : '\nlading check --repair (or lading install) streams in only what is missing.\n'));
@@ -36,7 +37,7 @@ export async function runCheck(bundle: string, flags: CheckFlags, streams: Strea
     await runTasksView(mode, streams, progress, (renderer, rendererOptions, outputIntervalMs) =>
       buildPreflightTasks(job, { renderer, rendererOptions, concurrency, progress, outputIntervalMs }),
     );
-    job.narrowTo(job.nodes.filter((n) => lossy.includes(n.facts.name)));
+    job.narrowToLosses(losses);
     const plan = planLines(job.nodes, job.mirrors);
     if (flags.yes && mode !== 'json') streams.stdout.write(plan.join('\n') + '\n');
     if (!flags.yes && !(await confirmInView(mode, streams, plan, `Re-inject on ${job.nodes.length} node(s)?`))) {

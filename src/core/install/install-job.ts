@@ -89,6 +89,15 @@ export interface NodePlan {
 
 export const VERIFY_PROGRESS_KEY = 'bundle:verify';
 
+/** Each of the node's images as its runtime lists it: injected (this run), present, missing or different. */
+function imageOutcomes(plan: NodePlan, driver: RuntimeDriver, listing: Map<string, string>, injected: Set<string>): NodeReport['images'] {
+  return plan.archive.images.map(({ image }) => {
+    const digest = listing.get(image.name);
+    const outcome: ImageOutcome = !driver.holds(listing, image) ? (digest === undefined ? 'missing' : 'wrong-digest') : injected.has(image.name) ? 'injected' : 'present';
+    return { name: image.name, digest: image.root.digest, outcome, ...(digest && digest !== image.root.digest ? { detail: `node has ${digest}` } : {}) };
+  });
+}
+
 function recordFailure(report: NodeReport, error: unknown): void {
   report.error = (error as Error).message;
   if (error instanceof AbortError && error.hint) report.hint = error.hint;
@@ -290,9 +299,7 @@ export class InstallJob {
   async installNode(plan: NodePlan, onStage: (stage: string) => void): Promise<NodeReport> {
     const { conn, namespace, signal, progress } = this.#options;
     const report = plan.report;
-    let agent: NodeAgent | undefined;
-    try {
-      agent = await this.#agent(plan, onStage);
+    return this.#withAgent(plan, onStage, async (agent) => {
       onStage(`finding ${plan.facts.runtime}`);
       const driver = await driverFor(agent, plan.facts, this.#options);
       report.runtime = driver.description;
@@ -329,28 +336,12 @@ export class InstallJob {
 
       onStage('verifying');
       const after = await driver.list();
-      const injected = new Set(missing.map((i) => i.name));
-      report.images = plan.archive.images.map(({ image }) => {
-        const digest = after.get(image.name);
-        const outcome: ImageOutcome = !driver.holds(after, image)
-          ? digest === undefined
-            ? 'missing'
-            : 'wrong-digest'
-          : injected.has(image.name)
-            ? 'injected'
-            : 'present';
-        return { name: image.name, digest: image.root.digest, outcome, ...(digest && digest !== image.root.digest ? { detail: `node has ${digest}` } : {}) };
-      });
+      report.images = imageOutcomes(plan, driver, after, new Set(missing.map((i) => i.name)));
       const smokeImage = this.#smokeImage(plan);
       onStage(`starting a pod from ${smokeImage.name}`);
       report.smoke = await runSmokePod(conn, { namespace, node: plan.facts.name, image: smokeImage, ...(signal ? { signal } : {}) });
       return report;
-    } catch (error) {
-      recordFailure(report, error);
-      throw error;
-    } finally {
-      if (agent) await removeAgent(conn, namespace, agent.pod);
-    }
+    });
   }
 
   /**
@@ -359,48 +350,49 @@ export class InstallJob {
    * store, the one that survives a wipe of the default store). Changes nothing.
    */
   async checkNode(plan: NodePlan, onStage: (stage: string) => void): Promise<NodeReport> {
-    const { conn, namespace } = this.#options;
     const report = plan.report;
-    let agent: NodeAgent | undefined;
-    try {
-      agent = await this.#agent(plan, onStage);
+    return this.#withAgent(plan, onStage, async (agent) => {
       onStage(`listing ${plan.facts.runtime} images`);
       const driver = await driverFor(agent, plan.facts, this.#options);
       report.runtime = driver.description;
-      const listing = await driver.list();
-      report.images = plan.archive.images.map(({ image }) => {
-        const digest = listing.get(image.name);
-        const outcome: ImageOutcome = driver.holds(listing, image) ? 'present' : digest === undefined ? 'missing' : 'wrong-digest';
-        return { name: image.name, digest: image.root.digest, outcome, ...(digest && digest !== image.root.digest ? { detail: `node has ${digest}` } : {}) };
-      });
+      report.images = imageOutcomes(plan, driver, await driver.list(), new Set());
       return report;
-    } catch (error) {
-      recordFailure(report, error);
-      throw error;
-    } finally {
-      if (agent) await removeAgent(conn, namespace, agent.pod);
+    });
+  }
+
+  /**
+   * What the last check found lost, per node: image names missing or
+   * different (every image of the node when the check itself failed there).
+   */
+  losses(): Map<string, string[]> {
+    const lost = new Map<string, string[]>();
+    for (const plan of this.nodes) {
+      const names = plan.report.error
+        ? plan.archive.images.map(({ image }) => image.name)
+        : plan.report.images.filter((i) => i.outcome !== 'present' && i.outcome !== 'injected').map((i) => i.name);
+      if (names.length) lost.set(plan.facts.name, names);
     }
+    return lost;
   }
 
-  /** Nodes whose last check found an image missing or different (what a repair installs on). */
-  nodesWithLosses(): NodePlan[] {
-    return this.nodes.filter((n) => n.report.error || n.report.images.some((i) => i.outcome !== 'present' && i.outcome !== 'injected'));
-  }
-
-  /** Before a repair re-runs install on some nodes: their reports start afresh. */
-  narrowTo(plans: NodePlan[]): void {
-    this.nodes = plans;
-    for (const plan of plans) {
+  /**
+   * Before a repair installs again: only the nodes that lost something, and
+   * what the check saw rather than the node status (which the kubelet
+   * refreshes only every so often) says what is already there.
+   */
+  narrowToLosses(losses: Map<string, string[]>): void {
+    this.nodes = this.nodes.filter((plan) => losses.has(plan.facts.name));
+    for (const plan of this.nodes) {
+      const lost = new Set(losses.get(plan.facts.name));
+      plan.alreadyPresent = plan.archive.images.map(({ image }) => image.name).filter((name) => !lost.has(name));
       plan.report = { node: plan.facts.name, platform: plan.facts.platform, runtime: plan.facts.runtimeVersion, images: [], injectedBytes: 0, injectMs: 0, changedFiles: [] };
     }
   }
 
   /** `--restore`: puts back every runtime file lading changed on the node, restarting the runtime if any was. */
   async restoreNode(plan: NodePlan, onStage: (stage: string) => void): Promise<string[]> {
-    const { conn, namespace, signal } = this.#options;
-    let agent: NodeAgent | undefined;
-    try {
-      agent = await this.#agent(plan, onStage);
+    const { conn, signal } = this.#options;
+    return this.#withAgent(plan, onStage, async (agent) => {
       onStage('restoring backups');
       const restored = await restoreHostFiles(agent, this.#options.backupDir);
       plan.report.changedFiles = restored;
@@ -412,6 +404,16 @@ export class InstallJob {
         await waitForNodeReady(conn, plan.facts.name, 180_000, signal);
       }
       return restored;
+    });
+  }
+
+  /** Runs `work` with the node's agent, records a failure in the node's report, and removes the agent whatever happens. */
+  async #withAgent<T>(plan: NodePlan, onStage: (stage: string) => void, work: (agent: NodeAgent) => Promise<T>): Promise<T> {
+    const { conn, namespace } = this.#options;
+    let agent: NodeAgent | undefined;
+    try {
+      agent = await this.#agent(plan, onStage);
+      return await work(agent);
     } catch (error) {
       recordFailure(plan.report, error);
       throw error;
