@@ -6,18 +6,19 @@
  * streams in only what is missing.
  */
 import { ExitCode } from '../../core/errors.js';
-import { buildCheckTasks, buildInstallTasks, buildPreflightTasks } from '../../core/tasks/install-tasks.js';
-import { planLines, reportLines } from '../../ui/install-lines.js';
+import { buildCheckTasks, buildPreflightTasks } from '../../core/tasks/install-tasks.js';
+import { reportLines } from '../../ui/install-lines.js';
 import { writeJson, type Streams } from '../output.js';
-import { confirmInView, runTasksView } from '../views.js';
-import { startClusterRun, type InstallFlags } from './install.js';
+import { runTasksView } from '../views.js';
+import { confirmAndInstall, startClusterRun, type InstallFlags } from './install.js';
 
 export interface CheckFlags extends InstallFlags {
   repair?: boolean;
 }
 
 export async function runCheck(bundle: string, flags: CheckFlags, streams: Streams, env: NodeJS.ProcessEnv): Promise<number> {
-  const { job, mode, concurrency, progress, interrupt } = startClusterRun(bundle, flags, streams, env, flags.repair ? 'check --repair' : undefined);
+  const run = startClusterRun(bundle, flags, streams, env, flags.repair ? 'check --repair' : undefined);
+  const { job, mode, concurrency, progress, interrupt } = run;
   try {
     await runTasksView(mode, streams, progress, (renderer, rendererOptions, outputIntervalMs) =>
       buildCheckTasks(job, { renderer, rendererOptions, concurrency, progress, outputIntervalMs }),
@@ -38,17 +39,9 @@ export async function runCheck(bundle: string, flags: CheckFlags, streams: Strea
       buildPreflightTasks(job, { renderer, rendererOptions, concurrency, progress, outputIntervalMs }),
     );
     job.narrowToLosses(losses);
-    const plan = planLines(job.nodes, job.mirrors);
-    if (flags.yes && mode !== 'json') streams.stdout.write(plan.join('\n') + '\n');
-    if (!flags.yes && !(await confirmInView(mode, streams, plan, `Re-inject on ${job.nodes.length} node(s)?`))) {
-      streams.stderr.write('Nothing was changed.\n');
-      return ExitCode.node;
-    }
-    await runTasksView(mode, streams, progress, (renderer, rendererOptions, outputIntervalMs) =>
-      buildInstallTasks(job, { renderer, rendererOptions, concurrency, progress, outputIntervalMs }),
-    );
-    if (interrupt.signal.aborted) throw interrupt.signal.reason;
-    const repaired = job.report();
+    const repaired = await confirmAndInstall(run, flags, streams, `Re-inject on ${job.nodes.length} node(s)?`);
+    // Declined: the images are still lost.
+    if (!repaired) return ExitCode.node;
     if (mode === 'json') writeJson(streams.stdout, { ...repaired, lost: lossy, check: checked });
     else streams.stdout.write(reportLines(repaired, { title: repaired.ok ? 'repaired' : 'repair failed' }).join('\n') + '\n');
     return repaired.ok ? ExitCode.ok : ExitCode.node;

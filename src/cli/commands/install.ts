@@ -6,7 +6,7 @@
 import { AbortError, ExitCode } from '../../core/errors.js';
 import { ProgressHub } from '../../core/progress.js';
 import { connectCluster } from '../../core/cluster/kube.js';
-import { InstallJob } from '../../core/install/install-job.js';
+import { InstallJob, type InstallReport } from '../../core/install/install-job.js';
 import { planLines, reportLines } from '../../ui/install-lines.js';
 import { buildInstallTasks, buildPreflightTasks, buildRestorePreflightTasks, buildRestoreTasks } from '../../core/tasks/install-tasks.js';
 import { onInterrupt, type Interrupt } from '../interrupt.js';
@@ -89,11 +89,34 @@ export function startClusterRun(bundle: string, flags: InstallFlags, streams: St
   return { job, mode, concurrency, progress, interrupt };
 }
 
+/**
+ * The part of install that changes nodes, once preflight built the plan:
+ * shows it, asks (unless --yes), then works on the job's nodes. Undefined
+ * when the operator said no; `onConfirmed` runs before anything changes.
+ */
+export async function confirmAndInstall(run: ClusterRun, flags: InstallFlags, streams: Streams, question: string, onConfirmed?: () => void): Promise<InstallReport | undefined> {
+  const { job, mode, concurrency, progress, interrupt } = run;
+  const plan = planLines(job.nodes, job.mirrors);
+  if (flags.yes && mode !== 'json') streams.stdout.write(plan.join('\n') + '\n');
+  if (!flags.yes && !(await confirmInView(mode, streams, plan, question))) {
+    streams.stderr.write('Nothing was changed.\n');
+    return undefined;
+  }
+  onConfirmed?.();
+  await runTasksView(mode, streams, progress, (renderer, rendererOptions, outputIntervalMs) =>
+    buildInstallTasks(job, { renderer, rendererOptions, concurrency, progress, outputIntervalMs }),
+  );
+  // Node tasks do not stop each other; an interrupted run still ends as interrupted.
+  if (interrupt.signal.aborted) throw interrupt.signal.reason;
+  return job.report();
+}
+
 export async function runInstall(bundle: string | undefined, flags: InstallFlags, streams: Streams, env: NodeJS.ProcessEnv): Promise<number> {
   if (!bundle && !flags.restore) {
     throw new AbortError('install needs a bundle file (or --restore)', { exitCode: ExitCode.usage, hint: 'lading install BUNDLE, or lading install --restore.' });
   }
-  const { job, mode, concurrency, progress, interrupt } = startClusterRun(bundle ?? '', flags, streams, env, 'install');
+  const run = startClusterRun(bundle ?? '', flags, streams, env, 'install');
+  const { job, mode, concurrency, progress, interrupt } = run;
   let touched = false;
   try {
     if (flags.restore) {
@@ -117,19 +140,8 @@ export async function runInstall(bundle: string | undefined, flags: InstallFlags
     await runTasksView(mode, streams, progress, (renderer, rendererOptions, outputIntervalMs) =>
       buildPreflightTasks(job, { renderer, rendererOptions, concurrency, progress, outputIntervalMs }),
     );
-    const plan = planLines(job.nodes, job.mirrors);
-    if (flags.yes && mode !== 'json') streams.stdout.write(plan.join('\n') + '\n');
-    if (!flags.yes && !(await confirmInView(mode, streams, plan, `Install on ${job.nodes.length} node(s)?`))) {
-      streams.stderr.write('Nothing was changed.\n');
-      return ExitCode.ok;
-    }
-    touched = true;
-    await runTasksView(mode, streams, progress, (renderer, rendererOptions, outputIntervalMs) =>
-      buildInstallTasks(job, { renderer, rendererOptions, concurrency, progress, outputIntervalMs }),
-    );
-    // Node tasks do not stop each other; an interrupted run still ends as interrupted.
-    if (interrupt.signal.aborted) throw interrupt.signal.reason;
-    const report = job.report();
+    const report = await confirmAndInstall(run, flags, streams, `Install on ${job.nodes.length} node(s)?`, () => (touched = true));
+    if (!report) return ExitCode.ok;
     if (mode === 'json') writeJson(streams.stdout, report);
     else streams.stdout.write(reportLines(report).join('\n') + '\n');
     return report.ok ? ExitCode.ok : ExitCode.node;

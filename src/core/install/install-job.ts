@@ -98,6 +98,11 @@ function imageOutcomes(plan: NodePlan, driver: RuntimeDriver, listing: Map<strin
   });
 }
 
+/** A node's report before anything was done there. */
+function freshReport(facts: NodeFacts): NodeReport {
+  return { node: facts.name, platform: facts.platform, runtime: facts.runtimeVersion, images: [], injectedBytes: 0, injectMs: 0, changedFiles: [] };
+}
+
 function recordFailure(report: NodeReport, error: unknown): void {
   report.error = (error as Error).message;
   if (error instanceof AbortError && error.hint) report.hint = error.hint;
@@ -140,14 +145,9 @@ export class InstallJob {
         hint: 'Nothing was changed on the cluster. Copy the bundle again and compare its sha256 with lading create\'s.',
       });
     }
-    const reader = await BundleReader.open(bundle);
-    try {
-      this.#metadata = await reader.metadata();
-    } finally {
-      await reader.close();
-    }
+    const metadata = await this.readMetadata();
     await this.#loadMirrorAuth();
-    return this.#metadata;
+    return metadata;
   }
 
   /**
@@ -224,7 +224,7 @@ export class InstallJob {
       facts,
       archive: { platform: facts.platform, images: [], blobs: [], bytes: 0 },
       alreadyPresent: [],
-      report: { node: facts.name, platform: facts.platform, runtime: facts.runtimeVersion, images: [], injectedBytes: 0, injectMs: 0, changedFiles: [] },
+      report: freshReport(facts),
     }));
     return this.nodes;
   }
@@ -250,7 +250,7 @@ export class InstallJob {
         facts,
         archive,
         alreadyPresent,
-        report: { node: facts.name, platform: facts.platform, runtime: facts.runtimeVersion, images: [], injectedBytes: 0, injectMs: 0, changedFiles: [] },
+        report: freshReport(facts),
       };
     });
     if (mismatched.length) {
@@ -385,7 +385,7 @@ export class InstallJob {
     for (const plan of this.nodes) {
       const lost = new Set(losses.get(plan.facts.name));
       plan.alreadyPresent = plan.archive.images.map(({ image }) => image.name).filter((name) => !lost.has(name));
-      plan.report = { node: plan.facts.name, platform: plan.facts.platform, runtime: plan.facts.runtimeVersion, images: [], injectedBytes: 0, injectMs: 0, changedFiles: [] };
+      plan.report = freshReport(plan.facts);
     }
   }
 
