@@ -19,6 +19,7 @@ import { startRegistry } from '../test/support/registry.js';
 import { pushImage } from '../test/support/images.js';
 import { LADING_BIN, specText } from '../test/support/lading.js';
 import { BundleReader } from '../src/core/bundle/reader.js';
+import { readDescription } from '../src/core/bundle/documents.js';
 import { digestName, planNodeArchive, streamNodeArchive } from '../src/core/bundle/node-archive.js';
 
 const exec = promisify(execFile);
@@ -83,7 +84,7 @@ async function main(): Promise<void> {
     }
     const bundle = join(work, 'bundle.tar');
     const reader = await BundleReader.open(bundle);
-    const metadata = await reader.metadata();
+    const { metadata } = await readDescription(reader);
     const plan = planNodeArchive(metadata.images, 'linux/amd64');
     const archive = join(work, 'node-archive.tar');
     await pipeline(streamNodeArchive(reader, plan), createWriteStream(archive));

@@ -1,7 +1,7 @@
 // Builds dist/lading.mjs: the whole CLI in one file, to carry to an air-gapped
 // machine beside a Node.js >= 22.19 binary.
 import { build } from 'esbuild';
-import { chmod, readFile, readdir } from 'node:fs/promises';
+import { chmod, readFile, readdir, rename } from 'node:fs/promises';
 
 // A small young generation: streamed chunks are freed at the next scavenge instead of piling up as
 // garbage (measured: create's peak RSS 175-185 MiB -> about 150 MiB; throughput unchanged). bin/lading
@@ -18,9 +18,11 @@ for (const entry of await readdir(templatesDir, { recursive: true, withFileTypes
   const full = `${entry.parentPath}/${entry.name}`;
   templates[full.slice(templatesDir.pathname.length)] = await readFile(full, 'utf8');
 }
+// Written beside the output and renamed: a CLI started meanwhile runs the old file or the new one, never half of one.
+const partial = `dist/.lading.mjs.partial-${process.pid}`;
 const result = await build({
   entryPoints: ['src/cli/main.ts'],
-  outfile: 'dist/lading.mjs',
+  outfile: partial,
   bundle: true,
   platform: 'node',
   target: 'node22',
@@ -61,6 +63,7 @@ const result = await build({
     ].join('\n'),
   },
 });
-await chmod('dist/lading.mjs', 0o755);
+await chmod(partial, 0o755);
+await rename(partial, 'dist/lading.mjs');
 const bytes = Object.values(result.metafile.outputs).reduce((sum, o) => sum + o.bytes, 0);
 console.log(`dist/lading.mjs ${(bytes / 1024 / 1024).toFixed(1)} MiB`);

@@ -1,8 +1,10 @@
 /** Plain-text renderings for the no-terminal mode: fixed lines, no cursor movement. */
+import { printableLines } from '../core/util/printable.js';
 import type { CreateSummary } from '../core/bundle/summary.js';
 import type { InspectReport } from '../core/bundle/inspect.js';
 import type { VerifyReport } from '../core/bundle/verify.js';
 import { formatBytes, formatDuration } from '../core/progress.js';
+import { imageSummaryLines } from '../ui/summary-lines.js';
 
 export function createSummaryLines(s: CreateSummary): string[] {
   const pct = s.totalLayerBytes > 0 ? Math.round((s.savedBytes / s.totalLayerBytes) * 100) : 0;
@@ -13,6 +15,7 @@ export function createSummaryLines(s: CreateSummary): string[] {
     `Images    ${s.images} for ${s.platforms.join(', ')}`,
     `Layers    ${s.uniqueLayers} unique, ${formatBytes(s.uniqueLayerBytes)}; dedup saved ${formatBytes(s.savedBytes)} (${pct}%)`,
     `Fetched   ${formatBytes(s.downloadedBytes)} from registries in ${formatDuration(s.durationMs / 1000)}`,
+    ...(s.imageList?.length ? ['', ...imageSummaryLines(s).map((line) => `  ${line}`)] : []),
   ];
 }
 
@@ -34,10 +37,10 @@ export function inspectLines(r: InspectReport): string[] {
   const { layers } = r;
   lines.push('');
   lines.push(`Layers    ${layers.unique} unique of ${layers.total}: ${formatBytes(layers.uniqueBytes)} stored, ${formatBytes(layers.totalBytes)} referenced, ${formatBytes(layers.savedBytes)} saved by dedup`);
-  return lines;
+  return lines.map(printableLines);
 }
 
 export function verifyLines(r: VerifyReport): string[] {
   const head = `${r.ok ? 'OK' : 'FAILED'}  ${r.bundle}: ${r.images} images, ${r.blobsChecked} blobs, ${formatBytes(r.bytesChecked)} hashed`;
-  return [head, ...r.problems.map((p) => `  ✖ ${p.message}`)];
+  return [head, ...r.problems.map((p) => `  ✖ ${printableLines(p.message)}`)];
 }

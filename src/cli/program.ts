@@ -109,6 +109,36 @@ export function buildProgram(streams: Streams, env: NodeJS.ProcessEnv, setExit: 
     .addOption(new Option('--no-tui', 'no live progress line').env('LADING_NO_TUI'))
     .action(async (bundle: string, flags) => setExit(await runVerify(bundle, flags, streams, env)));
 
+  program
+    .command('serve')
+    .description('Serve bundles as a read-only OCI registry (pull only), every blob checked against its digest when first served.')
+    .argument('<bundle...>', 'bundle files (their images together; a name two bundles disagree on is refused)')
+    .addOption(new Option('--listen <address:port>', 'address and port to listen on (port 0: any free port)').env('LADING_LISTEN').default('127.0.0.1:5000'))
+    .addOption(new Option('--tls-cert <file>', 'serve HTTPS with this PEM certificate (with --tls-key)').env('LADING_TLS_CERT'))
+    .addOption(new Option('--tls-key <file>', 'the PEM private key of --tls-cert').env('LADING_TLS_KEY'))
+    .option('--log', 'print a line for every request')
+    .option('--json', 'print JSON lines: one when listening (address, images), then requests (--log) and damaged blobs')
+    .addHelpText(
+      'after',
+      `
+Each image registry/repo:tag of a bundle is served as repo:tag and as registry/repo:tag, e.g. with
+--listen 127.0.0.1:5000 the bundle's docker.io/library/nginx:1.27 pulls as 127.0.0.1:5000/library/nginx:1.27
+(what a containerd mirror for docker.io asks for) and as 127.0.0.1:5000/docker.io/library/nginx:1.27.
+Manifests and blobs are also served by digest, blobs with byte ranges. A blob whose bytes do not match
+its digest is never served: the transfer is cut before its end, then it is answered 500 (and a line
+says so). Ctrl-C or SIGTERM stops the server: exit 0. A port in use or a bad flag: exit 2; a bundle
+whose lading.json or index.json is foreign or damaged, or that lacks a blob they name: exit 7, before
+anything is served.
+
+Examples:
+  lading serve site.lading.tar --listen 0.0.0.0:5000
+  skopeo inspect --tls-verify=false docker://127.0.0.1:5000/library/nginx:1.27`,
+    )
+    .action(async (bundles: string[], flags) => {
+      const { runServe } = await import('./commands/serve.js');
+      setExit(await runServe(bundles, flags, streams, env));
+    });
+
   const install = program
     .command('install')
     .description('Inject a bundle\'s images into every node\'s container runtime through the Kubernetes API, and prove it.')
@@ -131,10 +161,16 @@ What it does:
      additional image store --image-store, which storage.conf then lists (backed up first, CRI-O restarted
      only when the file changed); then checked by digest and by starting pods (by tag and by digest)
   5. agent pods are removed at the end, on failure and on Ctrl-C
-  --restore puts back every file lading changed (backups under /var/lib/lading/backups on each node)
+  --restore puts back every file lading recorded in its backup manifest on each node
+  (/var/lib/lading/backups/manifest) and nothing else; pass the same --containerd-config and
+  --storage-conf as the install did, since only files under those directories are restored
+  A bundle is read as hostile input: lading.json and index.json are checked field by field and against the
+  manifests, and no name from it reaches a node path or a config file unchecked.
 
 Permissions needed: list nodes; get/create/patch namespaces; create/get/delete/deletecollection pods,
-create pods/exec, list events in --namespace (and get the Secret named by --mirror-auth-secret). The namespace is labelled for privileged pods (PodSecurity).`,
+create pods/exec, list events in --namespace (and get the Secret named by --mirror-auth-secret). A namespace lading creates is labelled for privileged
+pods (PodSecurity) and marked app.kubernetes.io/managed-by=lading; an existing namespace that refuses
+privileged pods is never relabelled: install stops (exit 9) and names the label.`,
     )
     .action(async (bundle: string | undefined, flags) => {
       const { runInstall } = await import('./commands/install.js');

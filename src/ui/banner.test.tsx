@@ -31,11 +31,14 @@ describe('formatErrorBanner', () => {
     );
   });
 
-  it('has no escape sequence at all without colour, even from the message itself', () => {
+  it('never sends an escape sequence from the message itself, with or without colour: it is shown escaped', () => {
     const error = new AbortError(`${ESC}[31mmanifest unknown${ESC}[0m`, { hint: `${ESC}[1mcheck the tag${ESC}[22m` });
     const text = formatErrorBanner(error, { color: false });
     assert.ok(!text.includes(ESC), JSON.stringify(text));
-    assert.match(text, /│ manifest unknown +│/);
+    assert.match(text, /│ \\e\[31mmanifest unknown\\e\[0m +│/);
+    const coloured = formatErrorBanner(new AbortError(`title ${ESC}]0;owned\u0007 set`), { color: true });
+    assert.ok(!coloured.includes(']0;owned\u0007'), 'an OSC sequence from a message never reaches a colour terminal');
+    assert.match(coloured, /title \\e\]0;owned\\x07 set/);
     const bug = formatErrorBanner(new BugError(`bad ${ESC}[2mstate`), { color: false });
     assert.ok(!bug.includes(ESC), JSON.stringify(bug));
   });

@@ -2,7 +2,7 @@
  * The error banner printed when a command fails, as a plain string (no Ink:
  * it must work after the Ink view is gone, and when stderr is not a terminal).
  */
-import { stripVTControlCharacters } from 'node:util';
+import { printableLines } from '../core/util/printable.js';
 import { AbortError } from '../core/errors.js';
 
 export interface BannerOptions {
@@ -24,8 +24,8 @@ const RESET = '\u001b[0m';
 
 export function formatErrorBanner(error: unknown, options: BannerOptions): string {
   const paint = (codes: string, text: string): string => (options.color ? `${codes}${text}${RESET}` : text);
-  // Messages can carry escapes from elsewhere (a registry's error body); never pass them on uncoloured.
-  const clean = (text: string): string => (options.color ? text : stripVTControlCharacters(text));
+  // Messages can carry names from a bundle or words from a registry: control characters are shown escaped, never sent.
+  const clean = printableLines;
 
   if (error instanceof AbortError && options.framed === false) {
     const lines = [paint(RED + BOLD, `Error: ${clean(error.message)}`)];

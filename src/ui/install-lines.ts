@@ -3,6 +3,7 @@
  * report as a table of images by nodes with what failed and why. Plain text,
  * shared by the Ink screens and the plain mode.
  */
+import { printableLines } from '../core/util/printable.js';
 import { formatBytes } from '../core/progress.js';
 import type { InstallReport, NodePlan, NodeReport } from '../core/install/install-job.js';
 
@@ -35,7 +36,7 @@ export function planLines(plans: NodePlan[], mirrors: MirrorLike[] = []): string
       '    (containerd: certs.d/<registry>/hosts.toml, config_path enabled if needed, with a restart; CRI-O: a registries.conf.d drop-in and a reload; every file backed up first)',
     );
   }
-  return lines;
+  return lines.map(printableLines);
 }
 
 const GOOD = new Set(['injected', 'present']);
@@ -83,5 +84,5 @@ export function reportLines(report: InstallReport, { title }: { title?: string }
   }
   if (problems.length) lines.push('', 'Problems:', ...problems.map((p) => `  ✖ ${p}`));
   if (files.length) lines.push('', 'Files written (originals backed up on the node; lading install --restore puts them back):', ...files.map((f) => `  ${f}`));
-  return lines;
+  return lines.map(printableLines);
 }

@@ -3,6 +3,7 @@
  * TaskStore, and views (Ink, plain text, JSON) read the store. It never writes
  * to stdout or stderr.
  */
+import { printableLines } from '../core/util/printable.js';
 import { ListrTaskEventType, ListrTaskState } from 'listr2';
 import type { ListrRenderer, ListrRendererTask } from 'listr2';
 import { BugError } from '../core/errors.js';
@@ -78,7 +79,7 @@ export class StoreRenderer implements ListrRenderer {
     if (fresh.length === 0) return;
     const rows = fresh.map((task): NewTaskRow => {
       const progressKey = task.rendererTaskOptions?.progressKey;
-      return { id: task.id, title: task.title ?? '', state: STATES[task.state], ...(progressKey ? { progressKey } : {}) };
+      return { id: task.id, title: printableLines(task.title ?? ''), state: STATES[task.state], ...(progressKey ? { progressKey } : {}) };
     });
     // A retried task builds a new set of subtasks; they replace the old rows.
     if (parentId === undefined) this.#store.addTasks(rows);
@@ -117,13 +118,14 @@ export class StoreRenderer implements ListrRenderer {
 /** Reads the row from the task itself: listr2 changes some fields without an event (output on retry). */
 function rowPatch(task: StoreTask): TaskPatch {
   const state = STATES[task.state];
-  const title = task.title ?? '';
-  const skip = task.message?.skip;
+  // Titles and messages can carry names from a bundle or words from a registry: nothing unsafe reaches Ink.
+  const title = printableLines(task.title ?? '');
+  const skip = task.message?.skip === undefined ? undefined : printableLines(task.message.skip);
   return {
     state,
     title,
-    output: task.output ? String(task.output) : undefined,
-    error: SHOWS_ERROR.has(state) ? task.message?.error : undefined,
+    output: task.output ? printableLines(String(task.output)) : undefined,
+    error: SHOWS_ERROR.has(state) && task.message?.error !== undefined ? printableLines(task.message.error) : undefined,
     skipReason: state === 'skipped' && skip && skip !== title ? skip : undefined,
     retries: state === 'retrying' || state === 'paused' ? task.retry?.count : undefined,
     // Skipped and cancelled tasks are never closed by listr2, yet nothing changes after.

@@ -19,6 +19,7 @@ import { requireTool } from '../support/tools.js';
 import { runLading, specText } from '../support/lading.js';
 import { startTcpCutProxy } from '../support/tcp-cut-proxy.js';
 import { runInTty } from '../support/tty.js';
+import { goodBundle, writeBundle } from '../support/hostile-bundle.js';
 
 const run = promisify(execFile);
 
@@ -191,6 +192,28 @@ describe('lading install on the offline test cluster', () => {
     assert.doesNotMatch(r.stdout, /Preflight/);
   });
 
+  it('a bundle that claims the node\'s sandbox image with other content is refused in preflight (exit 7), nothing started', async () => {
+    // The node's sandbox image, as its status lists it (the agent's image too).
+    const node = await c.core.readNode({ name: c.nodeName });
+    const sandbox = (node.status?.images ?? []).flatMap((i) => i.names ?? []).find((n) => /\/pause:/.test(n) && !n.includes('@'))!;
+    assert.ok(sandbox, 'the node lists its sandbox image');
+    // A well-formed bundle whose every claim is consistent, naming its image as the sandbox: nothing in it proves otherwise.
+    const parts = goodBundle();
+    const tool = parts.metadata.images[1];
+    tool.name = tool.source = sandbox;
+    parts.metadata.images = [tool];
+    parts.metadata.platforms = ['linux/amd64'];
+    delete parts.metadata.mirrors;
+    parts.index.manifests = [{ ...parts.index.manifests[1], annotations: { 'org.opencontainers.image.ref.name': sandbox, 'io.containerd.image.name': sandbox } }];
+    const hostile = join(work, 'sandbox.tar');
+    await writeBundle(hostile, parts);
+    const r = await runLading(['install', hostile, '--kubeconfig', c.kubeconfigPath, '--yes', '--no-tui', ...clusterFlags(c)], { timeoutMs: 180_000 });
+    assert.equal(r.code, 7, `${r.stdout}${r.stderr}`);
+    assert.match(r.stderr, new RegExp(`would replace the sandbox image ${sandbox.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')} of node ${c.nodeName}`));
+    const pods = await c.core.listNamespacedPod({ namespace: 'lading-system' }).catch(() => ({ items: [] }));
+    assert.deepEqual(pods.items.map((p) => p.metadata?.name), [], 'no agent was started');
+  });
+
   it('an identity without the rights is refused in preflight, naming each verb and resource', async () => {
     // A ServiceAccount that may list nodes and nothing else: a token kubeconfig for it.
     const rbac = c.kc.makeApiClient(k8s.RbacAuthorizationV1Api);
@@ -224,6 +247,24 @@ describe('lading install on the offline test cluster', () => {
     } finally {
       await rbac.deleteClusterRoleBinding({ name: `${ns}-viewer` }).catch(() => undefined);
       await rbac.deleteClusterRole({ name: `${ns}-viewer` }).catch(() => undefined);
+    }
+  });
+
+  it('an existing namespace lading did not create and whose PodSecurity refuses privileged pods: refused (exit 9), its labels untouched', async () => {
+    const name = `${ns}-restricted`;
+    const labels = { 'pod-security.kubernetes.io/enforce': 'restricted', 'lading.test/e2e': 'true' };
+    await c.core.createNamespace({ body: { metadata: { name, labels } } });
+    try {
+      const r = await runLading(['install', bundle, '--kubeconfig', c.kubeconfigPath, '--yes', '--namespace', name, ...clusterFlags(c)], { timeoutMs: 180_000 });
+      assert.equal(r.code, 9, `${r.stdout}\n${r.stderr}`);
+      assert.match(r.stderr, new RegExp(`namespace ${name} was not created by lading, and its label pod-security\\.kubernetes\\.io/enforce=restricted refuses`));
+      const after = await c.core.readNamespace({ name });
+      const { 'kubernetes.io/metadata.name': _auto, ...kept } = after.metadata?.labels ?? {};
+      assert.deepEqual(kept, labels, 'not relabelled');
+      const pods = await c.core.listNamespacedPod({ namespace: name });
+      assert.deepEqual(pods.items.map((p) => p.metadata?.name), [], 'no agent started');
+    } finally {
+      await deleteNamespace(c, name);
     }
   });
 
@@ -264,7 +305,7 @@ describe('lading install on the offline test cluster', () => {
       const pod = await waitForPodRunning(c, ns!, name);
       assert.match(pod.status!.containerStatuses![0]!.imageID, new RegExp(mirrored.digest));
 
-      const restore = await runLading(['install', '--restore', '--kubeconfig', c.kubeconfigPath, '--yes', '--json'], { timeoutMs: 180_000 });
+      const restore = await runLading(['install', '--restore', '--kubeconfig', c.kubeconfigPath, '--yes', '--json', '--containerd-config', config], { timeoutMs: 180_000 });
       assert.equal(restore.code, 0, `${restore.stdout}\n${restore.stderr}`);
       assert.deepEqual(JSON.parse(restore.stdout).nodes[0].restored, hostsToml);
       await assert.rejects(readFile(hostsToml[0]!), /ENOENT/, 'the file lading created is gone again');
@@ -382,7 +423,7 @@ describe('lading install on the offline test cluster', () => {
       const pod = await waitForPodRunning(c, ns!, 'via-auth-mirror');
       assert.match(pod.status!.containerStatuses![0]!.imageID, new RegExp(secretImage.digest));
 
-      const restore = await runLading(['install', '--restore', '--kubeconfig', c.kubeconfigPath, '--yes', '--json'], { timeoutMs: 180_000 });
+      const restore = await runLading(['install', '--restore', '--kubeconfig', c.kubeconfigPath, '--yes', '--json', '--containerd-config', config], { timeoutMs: 180_000 });
       assert.equal(restore.code, 0, restore.stderr);
       await assert.rejects(readFile(hostsToml), /ENOENT/);
 
@@ -398,7 +439,7 @@ describe('lading install on the offline test cluster', () => {
       await c.core.createNamespacedPod({ namespace: ns!, body: podSpec('via-secret', c.nodeName, 'auth-mirror.lading.test/lading-e2e/secret2:1', { pull: 'IfNotPresent' }) });
       const viaSecretPod = await waitForPodRunning(c, ns!, 'via-secret');
       assert.match(viaSecretPod.status!.containerStatuses![0]!.imageID, new RegExp(second.digest));
-      const restoreAgain = await runLading(['install', '--restore', '--kubeconfig', c.kubeconfigPath, '--yes', '--json'], { timeoutMs: 180_000 });
+      const restoreAgain = await runLading(['install', '--restore', '--kubeconfig', c.kubeconfigPath, '--yes', '--json', '--containerd-config', config], { timeoutMs: 180_000 });
       assert.equal(restoreAgain.code, 0, restoreAgain.stderr);
     } finally {
       await registry.stop();

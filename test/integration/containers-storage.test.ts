@@ -19,7 +19,8 @@ import { localShell } from '../support/local-shell.js';
 import { BundleReader } from '../../src/core/bundle/reader.js';
 import { planNodeArchive, streamNodeArchive } from '../../src/core/bundle/node-archive.js';
 import { configureStore, detectContainersStorage, listStore, loadIntoStore } from '../../src/core/runtimes/containers-storage.js';
-import { restoreHostFiles } from '../../src/core/config/host-files.js';
+import { restoreHostFiles } from '../../src/core/config/host-restore.js';
+import { readDescription } from '../../src/core/bundle/documents.js';
 
 const run = promisify(execFile);
 let work: string;
@@ -74,7 +75,7 @@ describe('containers-storage (the CRI-O path) with the real podman', () => {
     assert.equal(store.driver, 'overlay');
     const reader = await BundleReader.open(bundle);
     try {
-      const metadata = await reader.metadata();
+      const { metadata } = await readDescription(reader);
       for (const image of metadata.images) {
         const plan = planNodeArchive([image], 'linux/amd64');
         await loadIntoStore(shell, store, image.name, streamNodeArchive(reader, plan, { digestNames: false }));
@@ -103,7 +104,7 @@ describe('containers-storage (the CRI-O path) with the real podman', () => {
     const edited = await readFile(storageConf, 'utf8');
     assert.match(edited, /additionalimagestores = \[\n {2}"\/var\/lib\/lading\/images",\n {2}"\/usr\/ock\/containers",\n\]/);
     assert.equal(await configureStore(shell, store, backups), false, 'a second install changes nothing');
-    assert.deepEqual(await restoreHostFiles(shell, backups), [storageConf]);
+    assert.deepEqual(await restoreHostFiles(shell, { backupDir: backups, allowedDirs: [work] }), { restored: [storageConf], problems: [] });
     assert.equal(await readFile(storageConf, 'utf8'), OCNE_CONF);
   });
 });

@@ -20,6 +20,7 @@ import { spawn } from 'node:child_process';
 import { createReadStream } from 'node:fs';
 import { BundleReader } from '../../src/core/bundle/reader.js';
 import { planNodeArchive, streamNodeArchive } from '../../src/core/bundle/node-archive.js';
+import { readDescription } from '../../src/core/bundle/documents.js';
 
 const run = promisify(execFile);
 const sha256 = (b: Buffer) => `sha256:${createHash('sha256').update(b).digest('hex')}`;
@@ -138,7 +139,7 @@ describe('lading create from a real registry', () => {
     assert.equal(r.code, 0, r.stderr);
     const reader = await BundleReader.open(r.output);
     t.after(() => reader.close());
-    const metadata = await reader.metadata();
+    const { metadata } = await readDescription(reader);
     const arm = planNodeArchive(metadata.images, 'linux/arm64/v8');
     assert.deepEqual(arm.images.map((i) => i.image.name), [web.ref], 'tools has no arm64 build');
     const amd = planNodeArchive(metadata.images, 'linux/amd64');

@@ -327,7 +327,7 @@ function run(cmd: string, args: string[], cwd: string): string {
 }
 
 /** Makes tls/{ca,server}.{crt,key} and trust/ca.crt with openssl. */
-function makeCertificates(stateDir: string): { certFile: string; keyFile: string; caFile: string; certDir: string } {
+export function makeCertificates(stateDir: string): { certFile: string; keyFile: string; caFile: string; certDir: string } {
   const openssl = requireTool('openssl');
   const tlsDir = path.join(stateDir, 'tls');
   const certDir = path.join(stateDir, 'trust');

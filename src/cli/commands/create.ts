@@ -7,7 +7,7 @@ import { BlobCache, defaultCacheDir } from '../../core/oci/blob-cache.js';
 import { findCredential } from '../../core/oci/credentials.js';
 import { RegistryClient } from '../../core/oci/registry-client.js';
 import { loadSpec } from '../../core/spec/load.js';
-import { CreateJob } from '../../core/create/create-job.js';
+import { CreateJob, defaultBundleFileName } from '../../core/create/create-job.js';
 import { buildCreateTasks } from '../../core/tasks/create-tasks.js';
 import type { CreateSummary } from '../../core/bundle/summary.js';
 import { LADING_VERSION } from '../../core/version.js';
@@ -76,7 +76,7 @@ async function checkOutput(path: string, force: boolean): Promise<void> {
 export async function runCreate(specPath: string, flags: CreateFlags, streams: Streams, env: NodeJS.ProcessEnv): Promise<number> {
   const concurrency = parseConcurrency(flags.concurrency);
   const spec = await loadSpec(specPath);
-  const output = resolve(flags.output ?? `${spec.name}-${spec.version}.lading.tar`);
+  const output = resolve(flags.output ?? defaultBundleFileName(spec.name, spec.version));
   await checkOutput(output, Boolean(flags.force));
   const caCertificates = await readCaFiles(flags.caFile);
   const mode = pickOutputMode(flags, streams, env);

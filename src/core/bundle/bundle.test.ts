@@ -9,6 +9,7 @@ import { BundleReader } from './reader.js';
 import { verifyBundle } from './verify.js';
 import { inspectBundle } from './inspect.js';
 import { METADATA_SCHEMA, type BundleMetadata } from './layout.js';
+import { readDescription } from './documents.js';
 
 interface Fixture {
   dir: string;
@@ -91,7 +92,7 @@ test('writes an OCI layout tar with each blob once, and reads it back without re
     assert.equal(names[0], 'oci-layout');
     assert.deepEqual(names.slice(-2), ['index.json', 'lading.json']);
     assert.equal(names.filter((n) => n.endsWith(f.layerDigest.slice(7))).length, 1, 'the layer is stored once');
-    assert.equal((await reader.metadata()).images[0]?.name, 'example.com/test/app:1.0');
+    assert.equal((await readDescription(reader)).metadata.images[0]?.name, 'example.com/test/app:1.0');
   } finally {
     await reader.close();
   }

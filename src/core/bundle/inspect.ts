@@ -1,4 +1,5 @@
 /** What a bundle holds, read from its headers and lading.json only (no blob bytes). */
+import { readDescription } from './documents.js';
 import { BundleReader } from './reader.js';
 import type { BundleMetadata } from './layout.js';
 
@@ -56,7 +57,7 @@ export function summarizeMetadata(metadata: BundleMetadata): Omit<InspectReport,
 export async function inspectBundle(path: string): Promise<InspectReport> {
   const reader = await BundleReader.open(path);
   try {
-    const metadata = await reader.metadata();
+    const { metadata } = await readDescription(reader);
     return { bundle: path, fileBytes: reader.size, ...summarizeMetadata(metadata) };
   } finally {
     await reader.close();

@@ -1,3 +1,15 @@
+/** One image as it went into the bundle: the operator's record of what was carried. */
+export interface CreateSummaryImage {
+  /** Full normalised reference, the name on nodes. */
+  reference: string;
+  /** Digest of the root index or manifest, as the source registry served it. */
+  digest: string;
+  /** Platforms stored, e.g. ["linux/amd64", "linux/arm64/v8"]. */
+  platforms: string[];
+  /** Config and layer bytes over its platforms (as `lading inspect` counts them). */
+  bytes: number;
+}
+
 /** What `lading create` reports when a bundle is complete; shown by every view and by --json. */
 export interface CreateSummary {
   bundlePath: string;
@@ -20,4 +32,6 @@ export interface CreateSummary {
   /** Bytes fetched from registries during this run (the rest came from the cache). */
   downloadedBytes: number;
   durationMs: number;
+  /** One entry per image, in spec order (absent only in summaries made by older code and tests). */
+  imageList?: CreateSummaryImage[];
 }

@@ -6,9 +6,10 @@
 import { pipeline } from 'node:stream/promises';
 import { Writable } from 'node:stream';
 import { DigestMismatchError, VerifyingStream } from '../oci/digest.js';
-import { isIndexMediaType } from '../oci/media-types.js';
-import type { Descriptor, ImageIndex, ImageManifest } from '../oci/types.js';
-import { BLOBS_DIR, OCI_LAYOUT_FILE, type BundleMetadata } from './layout.js';
+import { printable } from '../util/printable.js';
+import { ImageClaims, type PresenceCheck } from './claims.js';
+import { parseLimited, readDescription } from './documents.js';
+import { BLOBS_DIR, OCI_LAYOUT_FILE } from './layout.js';
 import { BundleReader, type TarEntry } from './reader.js';
 
 export interface VerifyProblem {
@@ -54,6 +55,8 @@ export async function verifyBundle(path: string, options: VerifyOptions = {}): P
 
 async function verifyOpen(reader: BundleReader, options: VerifyOptions): Promise<VerifyReport> {
   const problems: VerifyProblem[] = [];
+  // What the bundle says it holds is checked before any blob is hashed: a lie there is refused at once.
+  const { metadata } = await readDescription(reader);
   const blobs = [...reader.entries.values()].filter((e) => e.name.startsWith(BLOBS_DIR)).sort((a, b) => a.offset - b.offset);
   options.onStart?.(blobs.reduce((sum, e) => sum + e.size, 0));
 
@@ -63,7 +66,7 @@ async function verifyOpen(reader: BundleReader, options: VerifyOptions): Promise
   for (const entry of blobs) {
     const digest = `sha256:${entry.name.slice(BLOBS_DIR.length)}`;
     if (!/^sha256:[a-f0-9]{64}$/.test(digest)) {
-      problems.push({ blob: entry.name, message: `${entry.name}: not a sha256 blob name` });
+      problems.push({ blob: entry.name, message: `${printable(entry.name)}: not a sha256 blob name` });
       continue;
     }
     const ok = await hashEntry(reader, entry, digest, options);
@@ -74,16 +77,15 @@ async function verifyOpen(reader: BundleReader, options: VerifyOptions): Promise
     }
   }
 
-  // 2. The layout's own files.
+  // 2. The layout's own files, then lading.json held to index.json and to the manifests.
   if (!reader.has(OCI_LAYOUT_FILE)) problems.push({ message: 'oci-layout file is missing' });
   else {
-    const layout = await reader.readJson<{ imageLayoutVersion?: string }>(OCI_LAYOUT_FILE);
-    if (layout.imageLayoutVersion !== '1.0.0') problems.push({ message: `oci-layout has version ${String(layout.imageLayoutVersion)}` });
+    const { value } = parseLimited(await reader.readEntry(OCI_LAYOUT_FILE, 4096), { maxBytes: 4096, maxValues: 16, maxDepth: 2 });
+    const version = (value as { imageLayoutVersion?: unknown } | undefined)?.imageLayoutVersion;
+    if (version !== '1.0.0') problems.push({ message: `oci-layout has version ${printable(String(version))}` });
   }
-  const index = await reader.index();
-  const metadata = await reader.metadata();
 
-  const present = (d: { digest: string; size: number }, image: string, what: string): boolean => {
+  const present: PresenceCheck = (d, image, what) => {
     const entry = reader.blobEntry(d.digest);
     if (!entry) {
       problems.push({ image, blob: d.digest, message: `${image}: ${what} ${d.digest} is missing` });
@@ -100,20 +102,10 @@ async function verifyOpen(reader: BundleReader, options: VerifyOptions): Promise
     return true;
   };
 
-  // 3. index.json entries point at present roots, and each image in lading.json has one.
-  for (const descriptor of index.manifests) {
-    const name = descriptor.annotations?.['io.containerd.image.name'] ?? descriptor.annotations?.['org.opencontainers.image.ref.name'] ?? descriptor.digest;
-    present(descriptor, name, 'root manifest');
-  }
-  for (const image of metadata.images) {
-    const entry = index.manifests.find((d) => d.annotations?.['io.containerd.image.name'] === image.name);
-    if (!entry) problems.push({ image: image.name, message: `${image.name}: has no entry in index.json` });
-    else if (entry.digest !== image.root.digest) {
-      problems.push({ image: image.name, message: `${image.name}: index.json points at ${entry.digest}, lading.json at ${image.root.digest}` });
-    }
-    if (!present(image.root, image.name, 'root') ) continue;
-    await checkImage(reader, image, problems, present);
-  }
+  // 3. Each image as lading.json claims it, against the blobs themselves.
+  const claims = new ImageClaims(reader, present);
+  for (const image of metadata.images) await claims.check(image);
+  problems.push(...claims.problems);
 
   return {
     ok: problems.length === 0,
@@ -123,34 +115,6 @@ async function verifyOpen(reader: BundleReader, options: VerifyOptions): Promise
     images: metadata.images.length,
     problems,
   };
-}
-
-async function checkImage(
-  reader: BundleReader,
-  image: BundleMetadata['images'][number],
-  problems: VerifyProblem[],
-  present: (d: { digest: string; size: number }, image: string, what: string) => boolean,
-): Promise<void> {
-  const rootBytes = await reader.readEntry(`${BLOBS_DIR}${image.root.digest.slice(7)}`);
-  if (isIndexMediaType(image.root.mediaType)) {
-    const rootIndex = JSON.parse(rootBytes.toString('utf8')) as ImageIndex;
-    for (const platform of image.platforms) {
-      if (!rootIndex.manifests.some((d: Descriptor) => d.digest === platform.manifest.digest)) {
-        problems.push({ image: image.name, message: `${image.name}: ${platform.platform} manifest ${platform.manifest.digest} is not in its index` });
-      }
-    }
-  }
-  for (const platform of image.platforms) {
-    const label = `${image.name} (${platform.platform})`;
-    if (!present(platform.manifest, label, 'manifest')) continue;
-    const manifest = JSON.parse((await reader.readEntry(`${BLOBS_DIR}${platform.manifest.digest.slice(7)}`)).toString('utf8')) as ImageManifest;
-    present(manifest.config, label, 'config');
-    for (const layer of manifest.layers) present(layer, label, 'layer');
-    const listed = new Set(platform.layers.map((l) => l.digest));
-    if (manifest.layers.length !== platform.layers.length || manifest.layers.some((l) => !listed.has(l.digest))) {
-      problems.push({ image: image.name, message: `${label}: lading.json's layer list differs from the manifest` });
-    }
-  }
 }
 
 async function hashEntry(reader: BundleReader, entry: TarEntry, digest: string, options: VerifyOptions): Promise<boolean> {

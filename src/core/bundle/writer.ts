@@ -14,6 +14,7 @@ import * as tar from 'tar-stream';
 import { VerifyingStream } from '../oci/digest.js';
 import { BLOBS_DIR, METADATA_FILE, OCI_INDEX_FILE, OCI_LAYOUT_FILE, blobPath, type BundleMetadata } from './layout.js';
 import type { ImageIndex } from '../oci/types.js';
+import { removeDeadBundlePartials } from '../util/leftovers.js';
 
 export interface WrittenBundle {
   path: string;
@@ -55,6 +56,8 @@ export class BundleWriter {
 
   static async create(outputPath: string): Promise<BundleWriter> {
     const tempPath = join(dirname(outputPath), `.${basename(outputPath)}.partial-${process.pid}`);
+    // Temporary files of killed earlier runs for this output; a live run's file is left alone.
+    await removeDeadBundlePartials(outputPath);
     await unlink(tempPath).catch(() => undefined);
     const writer = new BundleWriter(outputPath, tempPath);
     await writer.addFile(OCI_LAYOUT_FILE, Buffer.from(JSON.stringify({ imageLayoutVersion: '1.0.0' })));

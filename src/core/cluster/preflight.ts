@@ -8,7 +8,8 @@ import https from 'node:https';
 import * as k8s from '@kubernetes/client-node';
 import { AbortError, ExitCode } from '../errors.js';
 import { formatPlatform, normalizePlatform } from '../oci/platform.js';
-import { api, type ClusterConnection } from './kube.js';
+import { api, apiStatus, type ClusterConnection } from './kube.js';
+import { namespaceStep } from './namespace.js';
 
 export interface NodeFacts {
   name: string;
@@ -114,37 +115,43 @@ export async function listNodes(conn: ClusterConnection, selector?: string): Pro
   return list.items.map(describeNode);
 }
 
-/** PodSecurity labels lading's namespace carries so its privileged agents are admitted. */
-export const NAMESPACE_LABELS = {
-  'pod-security.kubernetes.io/enforce': 'privileged',
-  'pod-security.kubernetes.io/audit': 'privileged',
-  'pod-security.kubernetes.io/warn': 'privileged',
-  'app.kubernetes.io/managed-by': 'lading',
-};
-
+/**
+ * lading's namespace, as namespace.ts decides: created and labelled when
+ * missing, lading's own relabelled if its labels were lost, anyone else's used
+ * as it is or refused (never relabelled). A create that races another run
+ * reads the namespace again.
+ */
 export async function ensureNamespace(conn: ClusterConnection, namespace: string): Promise<void> {
-  let existing: k8s.V1Namespace | undefined;
-  try {
-    existing = await conn.core.readNamespace({ name: namespace });
-  } catch (error) {
-    if ((error as { code?: number }).code !== 404) {
-      await api(`read namespace ${namespace}`, () => Promise.reject(error));
+  for (let attempt = 0; ; attempt++) {
+    const step = namespaceStep(namespace, await readNamespace(conn, namespace));
+    if (step.action === 'use') return;
+    if (step.action === 'refuse') throw step.error;
+    if (step.action === 'label') {
+      await api(`label namespace ${namespace} for privileged pods`, () =>
+        conn.core.patchNamespace(
+          { name: namespace, body: { metadata: { labels: step.labels } } },
+          k8s.setHeaderOptions('Content-Type', k8s.PatchStrategy.MergePatch),
+        ),
+      );
+      return;
+    }
+    try {
+      await conn.core.createNamespace({ body: { metadata: { name: namespace, labels: step.labels } } });
+      return;
+    } catch (error) {
+      if (apiStatus(error) === 409 && attempt === 0) continue;
+      await api(`create namespace ${namespace}`, () => Promise.reject(error));
     }
   }
-  if (!existing) {
-    await api(`create namespace ${namespace}`, () =>
-      conn.core.createNamespace({ body: { metadata: { name: namespace, labels: NAMESPACE_LABELS } } }),
-    );
-    return;
+}
+
+async function readNamespace(conn: ClusterConnection, namespace: string): Promise<k8s.V1Namespace | undefined> {
+  try {
+    return await conn.core.readNamespace({ name: namespace });
+  } catch (error) {
+    if (apiStatus(error) === 404) return undefined;
+    return api(`read namespace ${namespace}`, () => Promise.reject(error));
   }
-  const labels = existing.metadata?.labels ?? {};
-  if (Object.entries(NAMESPACE_LABELS).every(([k, v]) => labels[k] === v)) return;
-  await api(`label namespace ${namespace} for privileged pods`, () =>
-    conn.core.patchNamespace(
-      { name: namespace, body: { metadata: { labels: NAMESPACE_LABELS } } },
-      k8s.setHeaderOptions('Content-Type', k8s.PatchStrategy.MergePatch),
-    ),
-  );
 }
 
 /** Waits until the node reports Ready again (after a runtime restart). */

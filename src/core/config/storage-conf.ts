@@ -6,7 +6,7 @@
  * compared with the original so the edit can only ever have added one entry.
  */
 import { AbortError, ExitCode } from '../errors.js';
-import { parseNodeToml, type TomlTable } from './toml.js';
+import { parseNodeToml, plainData, sameToml, tomlString, type TomlTable } from './toml.js';
 
 export const DEFAULT_IMAGE_STORE = '/var/lib/lading/images';
 
@@ -21,10 +21,6 @@ type Table = TomlTable;
 function stores(conf: Table): string[] {
   const value = ((conf.storage as Table | undefined)?.options as Table | undefined)?.additionalimagestores;
   return Array.isArray(value) ? value.map(String) : [];
-}
-
-function tomlString(value: string): string {
-  return JSON.stringify(value);
 }
 
 /** Adds `store` to additionalimagestores; `changed` is false when it is already there. */
@@ -62,23 +58,15 @@ export function addAdditionalImageStore(text: string, store: string, file = 'sto
   }
   const result = edited.join('\n');
   const after = parseNodeToml(result, file);
-  const expected = structuredClone(before);
+  const expected = plainData(before);
   const storage = ((expected.storage ??= {}) as Table);
   const options = ((storage.options ??= {}) as Table);
   options.additionalimagestores = [store, ...stores(before)];
-  if (JSON.stringify(sortKeys(after)) !== JSON.stringify(sortKeys(expected))) {
+  if (!sameToml(after, expected)) {
     throw new AbortError(`${file}: could not add ${store} to additionalimagestores without changing anything else`, {
       exitCode: ExitCode.node,
       hint: `Add "${store}" to [storage.options] additionalimagestores by hand, then run lading install again.`,
     });
   }
   return { text: result, changed: true };
-}
-
-function sortKeys(value: unknown): unknown {
-  if (Array.isArray(value)) return value.map(sortKeys);
-  if (value && typeof value === 'object' && !(value instanceof Date)) {
-    return Object.fromEntries(Object.keys(value).sort().map((k) => [k, sortKeys((value as Table)[k])]));
-  }
-  return value;
 }

@@ -128,7 +128,7 @@ export class CreateJob {
           return await cache.ensure(
             blob,
             subject,
-            () => client.openBlob(image.ref.registry, image.ref.repository, blob.digest),
+            () => client.openBlob(image.ref.registry, image.ref.repository, blob.digest, blob.size),
             (n) => {
               this.#downloadedBytes += n;
               for (const user of this.#blobListeners.get(blob.digest) ?? []) this.#advance(user, n);
@@ -201,7 +201,8 @@ export class CreateJob {
           if (live) {
             await writer.addBlob(blob, () => live, subject, { verify: false, ...(onBytes ? { onBytes } : {}) });
           } else {
-            if (!(await cache.has(blob))) await pulled;
+            // Settles once the blob is in the cache and verified this run (a stale cache file is hashed, or evicted and fetched again).
+            await (this.#downloads.get(blob.digest) ?? pulled);
             const path = cache.path(blob.digest);
             await writer.addBlob(blob, () => createReadStream(path, { highWaterMark: 256 << 10 }), subject, {
               verify: !cache.verifiedThisRun(blob.digest),
@@ -291,7 +292,7 @@ export class CreateJob {
   }
 
   #summary(metadata: BundleMetadata, written: { path: string; size: number; sha256: string }): CreateSummary {
-    const { layers } = summarizeMetadata(metadata);
+    const { layers, images } = summarizeMetadata(metadata);
     return {
       bundlePath: written.path,
       bundleBytes: written.size,
@@ -304,8 +305,29 @@ export class CreateJob {
       savedBytes: layers.savedBytes,
       downloadedBytes: this.#downloadedBytes,
       durationMs: Math.round(performance.now() - this.#startedAt),
+      imageList: images.map((image) => ({
+        reference: image.name,
+        digest: image.digest,
+        platforms: image.platforms.map((p) => displayPlatform(parsePlatform(p.platform))),
+        bytes: image.size,
+      })),
     };
   }
+}
+
+/**
+ * The output name when -o is not given: one file name in the working
+ * directory whatever the spec's name and version hold (anything but letters,
+ * digits and . _ + ~ - becomes "_", as do "..", a leading dot or dash).
+ */
+export function defaultBundleFileName(name: string, version: string): string {
+  const safe = (text: string): string =>
+    text
+      .slice(0, 100)
+      .replace(/[^A-Za-z0-9._+~-]/g, '_')
+      .replace(/\.{2,}/g, '_')
+      .replace(/^[.-]/, '_') || '_';
+  return `${safe(name)}-${safe(version)}.lading.tar`;
 }
 
 /** SOURCE_DATE_EPOCH makes two creates of the same content byte-identical. */

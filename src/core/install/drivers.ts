@@ -15,7 +15,10 @@ import { configureStore, detectContainersStorage, listStore, loadIntoStore } fro
 import type { NodeFacts } from '../cluster/preflight.js';
 import type { HostShell } from '../host.js';
 import { readHostFile, writeHostFileWithBackup } from '../config/host-files.js';
-import { CRIO_DROP_IN, crioMirrorsDropIn, enableConfigPath, hostsTomlPath, mergeHostsToml, readContainerdRegistryConfig, type Mirror, type MirrorAuth } from '../config/mirrors.js';
+import { restoreHostFiles, type RestoreOutcome } from '../config/host-restore.js';
+import { dirOf } from '../config/host-paths.js';
+import { CRIO_DROP_IN, DEFAULT_CERTS_DIR, crioMirrorsDropIn, enableConfigPath, hostsTomlPath, mergeHostsToml, readContainerdRegistryConfig, type Mirror, type MirrorAuth } from '../config/mirrors.js';
+import { DEFAULT_STORAGE_CONF } from '../runtimes/containers-storage.js';
 
 async function systemctl(shell: HostShell, how: 'reload' | 'restart', unit: string, label: string): Promise<void> {
   const result = await shell.hostExec(`if command -v systemctl >/dev/null 2>&1; then systemctl ${how} ${unit}; else echo "no systemctl on the host" >&2; exit 3; fi`);
@@ -29,8 +32,10 @@ async function systemctl(shell: HostShell, how: 'reload' | 'restart', unit: stri
 
 const DEFAULT_CONTAINERD_CONFIG = '/etc/containerd/config.toml';
 
-/** hosts.toml per mirrored registry, and config_path in config.toml if containerd does not read certs.d yet. */
-async function configureContainerdMirrors(agent: HostShell, facts: NodeFacts, mirrors: Mirror[], options: DriverOptions): Promise<ConfigureResult> {
+const containerdMajor = (facts: NodeFacts) => Number(/containerd:\/\/v?(\d+)/.exec(facts.runtimeVersion)?.[1] ?? 1);
+
+/** hosts.toml per mirrored registry, and config_path in config.toml if containerd does not read certs.d yet (exported for the host-side tests). */
+export async function configureContainerdMirrors(agent: HostShell, facts: NodeFacts, mirrors: Mirror[], options: DriverOptions): Promise<ConfigureResult> {
   if (mirrors.length === 0) return { changed: [], apply: 'none' };
   if (facts.distribution !== 'kubernetes') {
     throw new AbortError(`node ${facts.name}: ${facts.distribution} takes registry mirrors from its registries.yaml, which lading does not write yet`, {
@@ -39,7 +44,7 @@ async function configureContainerdMirrors(agent: HostShell, facts: NodeFacts, mi
     });
   }
   const configFile = options.containerdConfig ?? DEFAULT_CONTAINERD_CONFIG;
-  const major = Number(/containerd:\/\/v?(\d+)/.exec(facts.runtimeVersion)?.[1] ?? 1);
+  const major = containerdMajor(facts);
   const changed: string[] = [];
   const configText = await readHostFile(agent, configFile);
   const enabled = enableConfigPath(configText, `${agent.node}:${configFile}`, major);
@@ -52,8 +57,8 @@ async function configureContainerdMirrors(agent: HostShell, facts: NodeFacts, mi
     const path = hostsTomlPath(certsDir, mirror.registry);
     const merged = mergeHostsToml(await readHostFile(agent, path), mirror, `${agent.node}:${path}`, options.mirrorAuth);
     if (merged.changed) {
-      const secret = mirror.endpoints.some((e) => options.mirrorAuth?.has(e));
-      await writeHostFileWithBackup(agent, path, merged.text, options.backupDir, { secret });
+      // Refused on the node if a link under certs.d leads elsewhere; mode 600 whenever the file sends headers.
+      await writeHostFileWithBackup(agent, path, merged.text, options.backupDir, { secret: merged.secret, base: certsDir });
       changed.push(path);
     }
   }
@@ -156,7 +161,7 @@ async function crioDriver(agent: NodeAgent, facts: NodeFacts, options: DriverOpt
       if (mirrors.length) {
         const text = crioMirrorsDropIn(mirrors);
         if ((await readHostFile(agent, CRIO_DROP_IN)) !== text) {
-          await writeHostFileWithBackup(agent, CRIO_DROP_IN, text, options.backupDir);
+          await writeHostFileWithBackup(agent, CRIO_DROP_IN, text, options.backupDir, { base: dirOf(CRIO_DROP_IN) });
           changed.push(CRIO_DROP_IN);
           reload = true;
         }
@@ -165,6 +170,31 @@ async function crioDriver(agent: NodeAgent, facts: NodeFacts, options: DriverOpt
     },
     restart: async (how) => systemctl(agent, how, 'crio', 'CRI-O'),
   };
+}
+
+/**
+ * The directories lading writes into on this node, which are the only ones
+ * `--restore` may touch: containerd's config directory and certs.d (the
+ * default one and the one config.toml names), CRI-O's drop-in directory and
+ * storage.conf's directory.
+ */
+export async function restorableDirs(shell: HostShell, facts: NodeFacts, options: DriverOptions): Promise<string[]> {
+  const configFile = options.containerdConfig ?? DEFAULT_CONTAINERD_CONFIG;
+  const dirs = [dirOf(configFile), DEFAULT_CERTS_DIR, dirOf(CRIO_DROP_IN), dirOf(options.storageConf ?? DEFAULT_STORAGE_CONF)];
+  if (facts.runtime === 'containerd') {
+    try {
+      const certsDir = readContainerdRegistryConfig(await readHostFile(shell, configFile), configFile, containerdMajor(facts)).configPath;
+      if (certsDir) dirs.push(certsDir);
+    } catch {
+      // An unreadable config.toml: only the default certs.d then.
+    }
+  }
+  return dirs;
+}
+
+/** `--restore` on one node: what lading recorded there, within the directories it writes into. */
+export async function restoreRuntimeFiles(shell: HostShell, facts: NodeFacts, options: DriverOptions): Promise<RestoreOutcome> {
+  return restoreHostFiles(shell, { ...(options.backupDir ? { backupDir: options.backupDir } : {}), allowedDirs: await restorableDirs(shell, facts, options) });
 }
 
 /** What restoring these files needs from the runtime: config.toml and storage.conf are read at start only. */

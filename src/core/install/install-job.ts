@@ -10,6 +10,7 @@ import { AbortError, ExitCode } from '../errors.js';
 import { ProgressMeter, type ProgressHub } from '../progress.js';
 import { BundleReader } from '../bundle/reader.js';
 import { verifyBundle } from '../bundle/verify.js';
+import { readDescription } from '../bundle/documents.js';
 import type { BundleImage, BundleMetadata } from '../bundle/layout.js';
 import { digestName, planNodeArchive, type NodeArchivePlan } from '../bundle/node-archive.js';
 import { removeAgent, removeAgents, startAgent, type NodeAgent } from '../cluster/agent.js';
@@ -23,10 +24,11 @@ import {
   listNodes,
   type NodeFacts,
 } from '../cluster/preflight.js';
-import { applyAfterRestore, driverFor, type DriverOptions, type RuntimeDriver } from './drivers.js';
-import { restoreHostFiles } from '../config/host-files.js';
+import { applyAfterRestore, driverFor, restoreRuntimeFiles, type DriverOptions, type RuntimeDriver } from './drivers.js';
+import { incompleteRestore } from '../config/host-restore.js';
 import { waitForNodeReady } from '../cluster/preflight.js';
 import { runSmokePod } from './smoke.js';
+import { sandboxConflicts } from './sandbox-guard.js';
 import { credentialInDocument, type AuthFile } from '../oci/credentials.js';
 import { readFile } from 'node:fs/promises';
 import { api } from '../cluster/kube.js';
@@ -157,7 +159,7 @@ export class InstallJob {
   async readMetadata(): Promise<BundleMetadata> {
     const reader = await BundleReader.open(this.#options.bundle);
     try {
-      this.#metadata = await reader.metadata();
+      this.#metadata = (await readDescription(reader)).metadata;
     } finally {
       await reader.close();
     }
@@ -253,6 +255,14 @@ export class InstallJob {
         report: freshReport(facts),
       };
     });
+    const sandbox = this.nodes.flatMap((n) => sandboxConflicts(n.facts.node, n.archive.images.map((i) => i.image)).map((c) => ({ node: n.facts.name, ...c })));
+    if (sandbox.length) {
+      const c = sandbox[0]!;
+      throw new AbortError(
+        `the bundle would replace the sandbox image ${c.image} of node ${c.node} (the node has ${c.nodeDigests.join(', ') || 'it without a known digest'}, the bundle ${c.bundleDigest})${sandbox.length > 1 ? ` and ${sandbox.length - 1} more` : ''}`,
+        { exitCode: ExitCode.bundle, hint: 'Every pod on a node starts from its sandbox image: lading never replaces it. Leave that image out of the spec, or carry the exact image the nodes run.' },
+      );
+    }
     if (mismatched.length) {
       throw new AbortError(`no image in the bundle runs on node ${mismatched.join(', ')}; the bundle carries ${metadata.platforms.join(', ')}`, {
         exitCode: ExitCode.node,
@@ -389,12 +399,12 @@ export class InstallJob {
     }
   }
 
-  /** `--restore`: puts back every runtime file lading changed on the node, restarting the runtime if any was. */
+  /** `--restore`: puts back every runtime file lading recorded on the node, restarting the runtime if any was. */
   async restoreNode(plan: NodePlan, onStage: (stage: string) => void): Promise<string[]> {
     const { conn, signal } = this.#options;
     return this.#withAgent(plan, onStage, async (agent) => {
       onStage('restoring backups');
-      const restored = await restoreHostFiles(agent, this.#options.backupDir);
+      const { restored, problems } = await restoreRuntimeFiles(agent, plan.facts, this.#options);
       plan.report.changedFiles = restored;
       const apply = applyAfterRestore(restored, this.#options);
       if (apply !== 'none' && plan.facts.runtime !== 'unknown') {
@@ -403,6 +413,8 @@ export class InstallJob {
         await driver.restart(apply);
         await waitForNodeReady(conn, plan.facts.name, 180_000, signal);
       }
+      // Records lading would not have written are reported, after the others were put back.
+      if (problems.length) throw incompleteRestore(agent.node, this.#options.backupDir, problems);
       return restored;
     });
   }

@@ -8,16 +8,26 @@
  * grows, so the bundle writer can copy a large blob into the tar while it is
  * still arriving instead of after (the stream ends only once the download is
  * verified, and fails if the download fails).
+ *
+ * Nothing a registry names reaches a path unchecked: digests must be sha256
+ * with 64 lowercase hex digits. A file an earlier run left is hashed again
+ * before it is trusted; one that no longer matches is evicted and fetched again.
  */
-import { randomBytes } from 'node:crypto';
-import { mkdir, open, rename, stat, unlink, type FileHandle } from 'node:fs/promises';
+import { createHash, randomBytes } from 'node:crypto';
+import { createReadStream } from 'node:fs';
+import { mkdir, open, rename, stat, unlink } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
-import { Readable, Writable } from 'node:stream';
+import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
+import { AbortError, RegistryError } from '../errors.js';
+import { removeStaleCacheParts } from '../util/leftovers.js';
+import { printable } from '../util/printable.js';
 import { DigestMismatchError, VerifyingStream, digestHex } from './digest.js';
+import { CHUNK, TrackedFileSink, followLive, notify, type LiveDownload } from './live-download.js';
 import { isTransientNetworkError, sleep } from './retry.js';
 import type { Descriptor } from './types.js';
+import { SHA256_DIGEST, isSize } from './validate.js';
 
 export function defaultCacheDir(env: NodeJS.ProcessEnv = process.env): string {
   if (env.LADING_CACHE_DIR) return env.LADING_CACHE_DIR;
@@ -25,93 +35,32 @@ export function defaultCacheDir(env: NodeJS.ProcessEnv = process.env): string {
 }
 
 const STREAM_ATTEMPTS = 3;
-const CHUNK = 256 << 10;
 
 type Digestible = Pick<Descriptor, 'digest' | 'size'>;
 
-/** A download in progress, as seen by followers. */
-interface LiveDownload {
-  size: number;
-  path: string;
-  /** Bytes written to `path` so far. */
-  written: number;
-  /** Bumped when a retry starts over in a new partial file. */
-  attempt: number;
-  state: 'running' | 'done' | 'failed';
-  error?: unknown;
-  waiters: Set<() => void>;
-}
-
-function notify(live: LiveDownload): void {
-  const waiters = [...live.waiters];
-  live.waiters.clear();
-  for (const wake of waiters) wake();
-}
-
-function changed(live: LiveDownload): Promise<void> {
-  return new Promise((resolve) => live.waiters.add(resolve));
-}
-
-/** Writes to a file and tells followers how far it got after each write lands. */
-class TrackedFileSink extends Writable {
-  constructor(
-    readonly handle: FileHandle,
-    readonly live: LiveDownload,
-  ) {
-    super({ highWaterMark: CHUNK });
-  }
-
-  override _write(chunk: Buffer, _enc: BufferEncoding, callback: (error?: Error | null) => void): void {
-    this.handle.write(chunk, 0, chunk.length, null).then(
-      ({ bytesWritten }) => {
-        this.live.written += bytesWritten;
-        notify(this.live);
-        callback();
-      },
-      (error: Error) => callback(error),
-    );
-  }
-
-  /** Socket chunks are small (~64 KiB): batching them saves a thread-pool round trip each. */
-  override _writev(chunks: Array<{ chunk: Buffer }>, callback: (error?: Error | null) => void): void {
-    this.handle.writev(chunks.map((c) => c.chunk)).then(
-      ({ bytesWritten }) => {
-        this.live.written += bytesWritten;
-        notify(this.live);
-        callback();
-      },
-      (error: Error) => callback(error),
-    );
-  }
-
-  override _final(callback: (error?: Error | null) => void): void {
-    this.handle.close().then(() => callback(), callback);
-  }
-
-  override _destroy(error: Error | null, callback: (error?: Error | null) => void): void {
-    this.handle.close().then(
-      () => callback(error),
-      () => callback(error),
-    );
-  }
-}
 
 export class BlobCache {
-  readonly #inflight = new Map<string, Promise<void>>();
+  readonly #inflight = new Map<string, Promise<'cached' | 'downloaded'>>();
   readonly #live = new Map<string, LiveDownload>();
   /** Blobs this process downloaded and hashed: no need to hash them again when copying. */
   readonly #verified = new Set<string>();
   readonly #started = new Map<string, Set<() => void>>();
+  #swept: Promise<unknown> | undefined;
 
   constructor(readonly dir: string) {}
 
+  /** The cache file of a blob; refuses any digest that is not sha256 and 64 lowercase hex digits. */
   path(digest: string): string {
+    if (!SHA256_DIGEST.test(digest)) {
+      throw new RegistryError(`blob "${printable(digest.slice(0, 200))}": not a sha256 digest (sha256: and 64 lowercase hex digits)`);
+    }
     return join(this.dir, 'sha256', digestHex(digest));
   }
 
   async has(descriptor: Digestible): Promise<boolean> {
+    const path = this.path(descriptor.digest);
     try {
-      const info = await stat(this.path(descriptor.digest));
+      const info = await stat(path);
       return info.isFile() && info.size === descriptor.size;
     } catch {
       return false;
@@ -151,7 +100,8 @@ export class BlobCache {
   /**
    * Makes sure the blob is in the cache, opening it with `open` when it is not.
    * `onBytes` is told of new bytes only: a retried stream does not count the
-   * bytes it already counted, so progress never goes backwards.
+   * bytes it already counted, so progress never goes backwards. A file an
+   * earlier run left is hashed first ('cached' only when it still matches).
    */
   async ensure(
     descriptor: Digestible,
@@ -160,14 +110,55 @@ export class BlobCache {
     onBytes: (bytes: number) => void,
     signal?: AbortSignal,
   ): Promise<'cached' | 'downloaded'> {
-    if (await this.has(descriptor)) return 'cached';
+    if (!SHA256_DIGEST.test(descriptor.digest) || !isSize(descriptor.size)) {
+      throw new RegistryError(`${printable(subject)}: refused a descriptor without a sha256 digest and a valid size`);
+    }
+    if (this.#verified.has(descriptor.digest) && (await this.has(descriptor))) return 'cached';
     let pending = this.#inflight.get(descriptor.digest);
     if (!pending) {
-      pending = this.#download(descriptor, subject, open, onBytes, signal).finally(() => this.#inflight.delete(descriptor.digest));
+      pending = this.#obtain(descriptor, subject, open, onBytes, signal).finally(() => this.#inflight.delete(descriptor.digest));
       this.#inflight.set(descriptor.digest, pending);
     }
-    await pending;
+    return pending;
+  }
+
+  /** Removes what killed runs left (once per cache); see util/leftovers.ts. */
+  #sweep(): Promise<unknown> {
+    this.#swept ??= removeStaleCacheParts(join(this.dir, 'sha256'));
+    return this.#swept;
+  }
+
+  async #obtain(
+    descriptor: Digestible,
+    subject: string,
+    open: () => Promise<Readable>,
+    onBytes: (bytes: number) => void,
+    signal?: AbortSignal,
+  ): Promise<'cached' | 'downloaded'> {
+    await this.#sweep();
+    if (await this.has(descriptor)) {
+      if (await this.#matches(descriptor, signal)) {
+        this.#verified.add(descriptor.digest);
+        return 'cached';
+      }
+      // Same size, other bytes (disk fault, someone's edit): not a reason to fail, just to fetch it again.
+      await unlink(this.path(descriptor.digest)).catch(() => undefined);
+    }
+    await this.#download(descriptor, subject, open, onBytes, signal);
     return 'downloaded';
+  }
+
+  async #matches(descriptor: Digestible, signal?: AbortSignal): Promise<boolean> {
+    const hash = createHash('sha256');
+    try {
+      for await (const chunk of createReadStream(this.path(descriptor.digest), { highWaterMark: CHUNK, ...(signal ? { signal } : {}) })) {
+        hash.update(chunk as Buffer);
+      }
+    } catch (error) {
+      if (signal?.aborted) throw error;
+      return false;
+    }
+    return `sha256:${hash.digest('hex')}` === descriptor.digest;
   }
 
   #announce(digest: string): void {
@@ -218,8 +209,9 @@ export class BlobCache {
           return;
         } catch (error) {
           await unlink(part).catch(() => undefined);
-          const again = attempt < STREAM_ATTEMPTS && !signal?.aborted && (isTransientNetworkError(error) || error instanceof DigestMismatchError);
-          if (!again) throw error;
+          const transient = isTransientNetworkError(error);
+          const again = attempt < STREAM_ATTEMPTS && !signal?.aborted && (transient || error instanceof DigestMismatchError);
+          if (!again) throw transient && !signal?.aborted ? brokenOff(subject, attempt, error) : error;
           await sleep(250 * attempt, signal);
         }
       }
@@ -236,40 +228,13 @@ export class BlobCache {
   }
 }
 
-/** Reads a growing partial file; follows a retry into its new file at the same offset (same content). */
-async function* followLive(live: LiveDownload): AsyncGenerator<Buffer> {
-  let position = 0;
-  let attempt = -1;
-  let handle: FileHandle | undefined;
-  try {
-    while (position < live.size) {
-      if (live.state === 'failed') throw live.error ?? new Error('download failed');
-      if (attempt !== live.attempt) {
-        await handle?.close();
-        handle = undefined;
-        attempt = live.attempt;
-      }
-      // A partial file of a failed attempt may be gone already; the next attempt announces itself.
-      handle ??= await open(live.path, 'r').catch(() => undefined);
-      // Opening raced with the rename that finished the download: the file now has its final name.
-      if (!handle && live.state === 'done') handle = await open(live.path, 'r');
-      const limit = live.state === 'done' ? live.size : live.written;
-      if (handle && limit > position) {
-        const buffer = Buffer.allocUnsafe(Math.min(CHUNK, limit - position));
-        const { bytesRead } = await handle.read(buffer, 0, buffer.length, position);
-        if (bytesRead > 0) {
-          position += bytesRead;
-          yield bytesRead === buffer.length ? buffer : buffer.subarray(0, bytesRead);
-          continue;
-        }
-      }
-      if (live.state === 'done') throw new Error(`cached blob ${live.path} is shorter than ${live.size} bytes`);
-      await changed(live);
-    }
-    // Every byte arrived; the stream ends only once the download is verified.
-    while (live.state === 'running') await changed(live);
-    if (live.state === 'failed') throw live.error ?? new Error('download failed');
-  } finally {
-    await handle?.close();
-  }
+/** A download that kept breaking off: the registry's fault, not lading's (no bug banner). */
+function brokenOff(subject: string, attempts: number, error: unknown): unknown {
+  if (error instanceof AbortError) return error;
+  const code = (error as { code?: string }).code ?? (error as { cause?: { code?: string } }).cause?.code ?? 'connection lost';
+  return new RegistryError(`${printable(subject)}: the download broke off ${attempts} times (${printable(String(code))})`, {
+    cause: error,
+    hint: 'The registry or the network keeps dropping the connection; try again later or use another mirror.',
+  });
 }
+

@@ -8,12 +8,27 @@ import { rootCertificates } from 'node:tls';
 import type { Readable } from 'node:stream';
 import { Agent, request, type Dispatcher } from 'undici';
 import { AbortError, ExitCode, RegistryError } from '../errors.js';
+import { JsonLimitError, parseBoundedJson } from '../util/bounded-json.js';
+import { printable } from '../util/printable.js';
 import { parseAuthChallenges, type AuthChallenge } from './auth-challenge.js';
 import type { Credential, CredentialLookup } from './credentials.js';
 import { sha256Digest } from './digest.js';
-import { MANIFEST_ACCEPT } from './media-types.js';
+import {
+  DEFAULT_BLOB_DEADLINE,
+  MAX_MANIFEST_BYTES,
+  MAX_TOKEN_BODY_BYTES,
+  blobDeadlineMs,
+  deadlineError,
+  readBounded,
+  readErrorDetail,
+  withDeadline,
+  type BlobDeadline,
+} from './http-limits.js';
+import { MANIFEST_ACCEPT, MediaType } from './media-types.js';
+import { decideRedirect } from './redirects.js';
 import { isLoopbackRegistry, registryApiHost } from './reference.js';
 import { DEFAULT_RETRY, backoffDelay, isTransientNetworkError, parseRetryAfter, sleep, type RetryPolicy } from './retry.js';
+import { SHA256_DIGEST, isSize } from './validate.js';
 
 export interface RegistryClientOptions {
   /** Hosts allowed plain HTTP and unverified TLS (`--insecure-registry`). */
@@ -22,6 +37,8 @@ export interface RegistryClientOptions {
   caCertificates?: readonly string[];
   credentialLookup?: (registry: string, repository: string) => Promise<CredentialLookup>;
   retry?: RetryPolicy;
+  /** How long a blob body may take: a grace plus its size at a minimum rate. */
+  blobDeadline?: BlobDeadline;
   signal?: AbortSignal;
   userAgent?: string;
 }
@@ -30,10 +47,16 @@ export interface FetchedManifest {
   bytes: Buffer;
   mediaType: string;
   digest: string;
+  /** The bytes parsed (within limits), not yet validated: resolve checks them against the OCI rules. */
+  content: unknown;
 }
 
-const MAX_MANIFEST_BYTES = 4 << 20;
 const MAX_REDIRECTS = 5;
+/** Generous for a 10,000-entry index or a 1000-layer manifest; bounds what parsing may allocate. */
+const MANIFEST_JSON_LIMITS = { maxBytes: MAX_MANIFEST_BYTES, maxValues: 250_000, maxDepth: 64 };
+const TOKEN_JSON_LIMITS = { maxBytes: MAX_TOKEN_BODY_BYTES, maxValues: 10_000, maxDepth: 16 };
+/** What an Authorization header may carry: visible ASCII, no spaces or line breaks. */
+const BEARER_TOKEN = /^[\x21-\x7e]{1,16384}$/;
 
 type Scheme = 'https' | 'http';
 
@@ -68,37 +91,30 @@ export class RegistryClient {
 
   /** GETs a manifest or index by tag or digest; verifies the digest when one was asked for. */
   async getManifest(registry: string, repository: string, reference: string): Promise<FetchedManifest> {
-    const subject = `${registry}/${repository}${reference.includes(':') ? '@' : ':'}${reference}`;
+    const byDigest = reference.includes(':');
+    const subject = `${registry}/${repository}${byDigest ? '@' : ':'}${printable(reference)}`;
+    if (byDigest && !SHA256_DIGEST.test(reference)) throw new RegistryError(`${subject}: not a sha256 digest (sha256: and 64 lowercase hex digits)`);
     return this.#withRetry(subject, async () => {
-      const res = await this.#send(registry, repository, `/v2/${repository}/manifests/${reference}`, {
-        accept: MANIFEST_ACCEPT,
-      });
+      const res = await this.#send(subject, registry, repository, `/v2/${repository}/manifests/${reference}`, { accept: MANIFEST_ACCEPT });
       if (res.statusCode !== 200) throw await this.#statusError(res, subject, 'manifest');
-      const declared = Number(res.headers['content-length'] ?? 0);
-      if (declared > MAX_MANIFEST_BYTES) {
-        res.body.destroy();
-        throw new RegistryError(`${subject}: manifest of ${declared} bytes is larger than lading accepts (4 MiB)`);
-      }
-      const bytes = Buffer.from(await res.body.arrayBuffer());
-      if (bytes.length > MAX_MANIFEST_BYTES) {
-        throw new RegistryError(`${subject}: manifest is larger than lading accepts (4 MiB)`);
-      }
+      const bytes = await readBounded(res.body, res.headers['content-length'], MAX_MANIFEST_BYTES, (declared) =>
+        new RegistryError(`${subject}: manifest of ${declared ?? 'more than 4 MiB'}${declared ? ' bytes' : ''} is larger than lading accepts (4 MiB)`),
+      );
       const digest = sha256Digest(bytes);
-      if (reference.startsWith('sha256:') && digest !== reference) {
+      if (byDigest && digest !== reference) {
         throw new AbortError(`${subject}: the registry sent a manifest whose digest is ${digest}`, {
           exitCode: ExitCode.integrity,
           hint: 'The registry or a proxy in between altered the content; try another mirror.',
         });
       }
-      let mediaType = headerValue(res.headers['content-type'])?.split(';')[0]?.trim() ?? '';
+      let content: unknown;
       try {
-        const parsed = JSON.parse(bytes.toString('utf8')) as { mediaType?: string; manifests?: unknown };
-        if (typeof parsed.mediaType === 'string') mediaType = parsed.mediaType;
-        else if (Array.isArray(parsed.manifests)) mediaType = 'application/vnd.oci.image.index.v1+json';
-      } catch {
-        throw new RegistryError(`${subject}: the manifest is not valid JSON`);
+        content = parseBoundedJson(bytes, MANIFEST_JSON_LIMITS);
+      } catch (error) {
+        const why = error instanceof JsonLimitError ? error.reason : 'not valid JSON';
+        throw new RegistryError(`${subject}: the manifest is not acceptable JSON (${why})`);
       }
-      return { bytes, mediaType, digest };
+      return { bytes, mediaType: manifestMediaType(content, res.headers['content-type']), digest, content };
     });
   }
 
@@ -107,12 +123,18 @@ export class RegistryClient {
    * broken stream is the caller's call (see BlobCache.fetch), since only it
    * knows how many bytes it already counted.
    */
-  async openBlob(registry: string, repository: string, digest: string): Promise<Readable> {
-    const subject = `${registry}/${repository}@${digest}`;
+  async openBlob(registry: string, repository: string, digest: string, size: number): Promise<Readable> {
+    const subject = `${registry}/${repository}@${printable(digest)}`;
+    // Descriptors are validated when resolved; this guards the URL path against any other caller.
+    if (!SHA256_DIGEST.test(digest)) throw new RegistryError(`${subject}: not a sha256 digest (sha256: and 64 lowercase hex digits)`);
+    if (!isSize(size)) throw new RegistryError(`${subject}: the blob has no valid size`);
+    const deadline = this.#options.blobDeadline ?? DEFAULT_BLOB_DEADLINE;
     return this.#withRetry(subject, async () => {
-      const res = await this.#send(registry, repository, `/v2/${repository}/blobs/${digest}`, {});
+      const res = await this.#send(subject, registry, repository, `/v2/${repository}/blobs/${digest}`, {});
       if (res.statusCode !== 200) throw await this.#statusError(res, subject, 'blob');
-      return res.body;
+      return withDeadline(res.body, blobDeadlineMs(size, deadline), (received, elapsedMs) =>
+        deadlineError(subject, size, received, elapsedMs, deadline),
+      );
     });
   }
 
@@ -139,7 +161,7 @@ export class RegistryClient {
   #toAbort(error: unknown, subject: string): unknown {
     if (error instanceof AbortError || this.#options.signal?.aborted) return error;
     const code = (error as { code?: string }).code ?? (error as { cause?: { code?: string } }).cause?.code;
-    const message = (error as Error).message ?? String(error);
+    const message = printable(String((error as Error).message ?? error));
     if (code && /CERT|SELF_SIGNED|UNABLE_TO_VERIFY|ERR_TLS/.test(code)) {
       return new RegistryError(`${subject}: TLS certificate not trusted (${code})`, {
         cause: error,
@@ -157,6 +179,7 @@ export class RegistryClient {
 
   /** Sends a GET with auth and redirects handled; the response body is the caller's to consume. */
   async #send(
+    subject: string,
     registry: string,
     repository: string,
     path: string,
@@ -165,13 +188,15 @@ export class RegistryClient {
     const base = await this.#baseUrl(registry);
     const authKey = `${registry}|${repository}`;
     let url = new URL(path, base);
+    const registryOrigin = url.origin;
     let sendAuth = true;
     let authenticated = false;
     for (let hop = 0; hop <= MAX_REDIRECTS; hop++) {
       const auth = sendAuth ? this.#currentAuth(authKey) : undefined;
       const res = await request(url, {
         method: 'GET',
-        dispatcher: this.#dispatcherFor(registry),
+        // Unverified TLS (--insecure-registry) is for the registry named, not for wherever it redirects to.
+        dispatcher: this.#dispatcherFor(url.origin === registryOrigin ? registry : url.host),
         headers: { ...headers, 'user-agent': this.#options.userAgent ?? 'lading', ...(auth ? { authorization: auth } : {}) },
         signal: this.#options.signal ?? null,
         highWaterMark: 256 << 10,
@@ -191,15 +216,20 @@ export class RegistryClient {
       }
       if ([301, 302, 303, 307, 308].includes(res.statusCode) && res.headers.location) {
         await res.body.dump();
-        const next = new URL(headerValue(res.headers.location)!, url);
-        // Credentials never follow a redirect to another host (blob storage, CDN).
-        if (next.host !== url.host) sendAuth = false;
-        url = next;
+        const decision = decideRedirect(url, headerValue(res.headers.location)!, (host) => this.#allowsHttp(host));
+        if (!decision.follow) {
+          throw new RegistryError(`${subject}: refused ${decision.reason}`, {
+            hint: 'A registry may send lading to plain HTTP only for hosts named with --insecure-registry.',
+          });
+        }
+        // Credentials go to the origin they were meant for only (not a CDN, another port or plain HTTP).
+        if (!decision.keepAuth) sendAuth = false;
+        url = decision.url;
         continue;
       }
       return res;
     }
-    throw new RegistryError(`${registry}${path}: too many redirects`);
+    throw new RegistryError(`${subject}: more than ${MAX_REDIRECTS} redirects`);
   }
 
   #currentAuth(key: string): string | undefined {
@@ -249,7 +279,12 @@ export class RegistryClient {
     credential: Credential | undefined,
     tried: string[],
   ): Promise<{ token: string; ttlMs: number }> {
-    const realm = new URL(challenge.params.realm!);
+    let realm: URL;
+    try {
+      realm = new URL(challenge.params.realm!);
+    } catch {
+      throw new RegistryError(`${registry}: the token realm "${printable(challenge.params.realm!.slice(0, 200))}" is not a URL`, { exitCode: ExitCode.auth });
+    }
     if (realm.protocol !== 'https:' && !(realm.protocol === 'http:' && this.#allowsHttp(realm.host))) {
       throw new RegistryError(`${registry}: token realm ${realm.origin} is not HTTPS`, { exitCode: ExitCode.auth });
     }
@@ -271,10 +306,19 @@ export class RegistryClient {
       throw authRequired(registry, repository, tried);
     }
     if (res.statusCode !== 200) throw await this.#statusError(res, `${registry} token service ${realm.origin}`, 'token');
-    const body = (await res.body.json()) as { token?: string; access_token?: string; expires_in?: number };
-    const token = body.token ?? body.access_token;
-    if (!token) throw new RegistryError(`${registry}: the token service answered without a token`, { exitCode: ExitCode.auth });
-    const ttl = Math.max(30, Number(body.expires_in ?? 60) - 10);
+    const service = `${registry}/${repository}: the token service ${realm.origin}`;
+    const bytes = await readBounded(res.body, res.headers['content-length'], MAX_TOKEN_BODY_BYTES, () => new RegistryError(`${service} sent more than 1 MiB`));
+    let body: { token?: unknown; access_token?: unknown; expires_in?: unknown } | null;
+    try {
+      body = parseBoundedJson(bytes, TOKEN_JSON_LIMITS) as typeof body;
+    } catch (error) {
+      throw new RegistryError(`${service} sent ${error instanceof JsonLimitError ? `unacceptable JSON (${error.reason})` : 'something that is not JSON'}`);
+    }
+    const token = body?.token ?? body?.access_token;
+    if (!token) throw new RegistryError(`${service} answered without a token`, { exitCode: ExitCode.auth });
+    if (typeof token !== 'string' || !BEARER_TOKEN.test(token)) throw new RegistryError(`${service} sent a token that cannot go into a header`);
+    const expiresIn = Number(body?.expires_in ?? 60);
+    const ttl = Math.max(30, (Number.isFinite(expiresIn) ? Math.min(expiresIn, 86_400) : 60) - 10);
     return { token, ttlMs: ttl * 1000 };
   }
 
@@ -320,7 +364,7 @@ export class RegistryClient {
   }
 
   async #statusError(res: Dispatcher.ResponseData, subject: string, what: 'manifest' | 'blob' | 'token'): Promise<RegistryError> {
-    const detail = await readErrorBody(res);
+    const detail = await readErrorDetail(res.body);
     const status = res.statusCode;
     if (status === 404) {
       const unknownRepo = detail.codes.includes('NAME_UNKNOWN');
@@ -350,22 +394,12 @@ function headerValue(value: string | string[] | undefined): string | undefined {
   return Array.isArray(value) ? value[0] : value;
 }
 
-async function readErrorBody(res: Dispatcher.ResponseData): Promise<{ codes: string[]; text: string }> {
-  try {
-    const text = (await res.body.text()).slice(0, 2000);
-    try {
-      const parsed = JSON.parse(text) as { errors?: Array<{ code?: string; message?: string }> };
-      const errors = parsed.errors ?? [];
-      return {
-        codes: errors.map((e) => e.code ?? '').filter(Boolean),
-        text: errors.map((e) => [e.code, e.message].filter(Boolean).join(' ')).join('; ').slice(0, 300),
-      };
-    } catch {
-      return { codes: [], text: text.replace(/\s+/g, ' ').trim().slice(0, 200) };
-    }
-  } catch {
-    return { codes: [], text: '' };
-  }
+/** The parsed mediaType field when it has one, else an index by its shape, else the Content-Type header. */
+function manifestMediaType(content: unknown, contentType: string | string[] | undefined): string {
+  const fields = typeof content === 'object' && content !== null ? (content as { mediaType?: unknown; manifests?: unknown }) : {};
+  if (typeof fields.mediaType === 'string') return fields.mediaType;
+  if (Array.isArray(fields.manifests)) return MediaType.ociIndex;
+  return headerValue(contentType)?.split(';')[0]?.trim() ?? '';
 }
 
 function authRequired(registry: string, repository: string, tried: string[]): RegistryError {

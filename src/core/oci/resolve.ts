@@ -4,14 +4,22 @@
  * its digest, which users pin, is kept), and per platform the manifest, config
  * and layers.
  */
-import { AbortError, ExitCode } from '../errors.js';
+import { readFile } from 'node:fs/promises';
+import { AbortError, ExitCode, RegistryError } from '../errors.js';
+import { JsonLimitError, parseBoundedJson } from '../util/bounded-json.js';
+import { printable } from '../util/printable.js';
 import type { BlobCache } from './blob-cache.js';
+import { DigestMismatchError } from './digest.js';
 import { isIndexMediaType, isManifestMediaType } from './media-types.js';
 import { displayPlatform, formatPlatform, normalizePlatform, pickPlatform, platformMatches, type Platform } from './platform.js';
 import { formatReference, type ImageReference } from './reference.js';
 import type { FetchedManifest, RegistryClient } from './registry-client.js';
-import type { Descriptor, ImageConfig, ImageIndex, ImageManifest } from './types.js';
-import { readFile } from 'node:fs/promises';
+import type { Descriptor, ImageConfig } from './types.js';
+import { Problems, checkConfig, checkIndex, checkManifest } from './validate.js';
+
+/** A config is read into memory to learn the platform of a single-platform image. */
+const MAX_CONFIG_BYTES = 8 << 20;
+const CONFIG_JSON_LIMITS = { maxBytes: MAX_CONFIG_BYTES, maxValues: 500_000, maxDepth: 64 };
 
 export interface ResolvedPlatformImage {
   platform: Platform;
@@ -41,26 +49,19 @@ export function imageBlobs(image: ResolvedImage): Descriptor[] {
   return [...seen.values()];
 }
 
-function parseJson<T>(bytes: Buffer, subject: string): T {
-  try {
-    return JSON.parse(bytes.toString('utf8')) as T;
-  } catch {
-    throw new AbortError(`${subject}: is not valid JSON`, { exitCode: ExitCode.registry });
-  }
-}
-
-function checkManifest(manifest: ImageManifest, subject: string): void {
-  if (!manifest.config?.digest || !Array.isArray(manifest.layers)) {
-    throw new AbortError(`${subject}: manifest has no config or layers`, { exitCode: ExitCode.registry });
-  }
-  for (const layer of manifest.layers) {
-    if (layer.urls?.length) {
-      throw new AbortError(`${subject}: layer ${layer.digest} is a foreign layer (urls); lading cannot carry it`, {
-        exitCode: ExitCode.registry,
-        hint: 'Foreign layers (Windows base images) are not supported.',
-      });
-    }
-  }
+/**
+ * Runs one of validate.ts's checks on what a registry sent; anything wrong is
+ * a registry error naming the image and the first problems found.
+ */
+function validated<T>(check: (value: unknown, path: string, problems: Problems) => T | undefined, value: unknown, subject: string, what: string): T {
+  const problems = new Problems();
+  const result = check(value, what, problems);
+  if (result !== undefined && problems.ok) return result;
+  const shown = problems.list.slice(0, 3).join('; ');
+  const more = problems.list.length > 3 ? ` (and ${problems.list.length - 3} more)` : '';
+  throw new RegistryError(`${subject}: the registry sent an invalid ${what}: ${shown || 'unusable content'}${more}`, {
+    hint: 'The registry serves content lading cannot carry safely; check the image with skopeo inspect --raw.',
+  });
 }
 
 export interface ResolveContext {
@@ -85,8 +86,8 @@ export async function resolveImage(
   }
 
   if (isIndexMediaType(root.mediaType)) {
-    const index = parseJson<ImageIndex>(root.bytes, name);
-    const offered = (index.manifests ?? []).filter((d) => d.platform && isManifestMediaType(d.mediaType));
+    const index = validated(checkIndex, root.content, name, 'index');
+    const offered = index.manifests.filter((d) => d.platform && isManifestMediaType(d.mediaType));
     const platforms: ResolvedPlatformImage[] = [];
     const missing: string[] = [];
     for (const want of wanted) {
@@ -99,7 +100,7 @@ export async function resolveImage(
       platforms.push(await resolvePlatform(context, ref, name, descriptor, normalizePlatform(descriptor.platform!)));
     }
     if (missing.length > 0) {
-      const available = offered.map((d) => displayPlatform(d.platform!)).filter((p) => !p.startsWith('unknown'));
+      const available = offered.map((d) => printable(displayPlatform(d.platform!))).filter((p) => !p.startsWith('unknown'));
       throw new AbortError(`${name}: not available for ${missing.join(', ')} (the image offers ${available.join(', ') || 'no platforms'})`, {
         exitCode: ExitCode.registry,
         hint: `List only available platforms for this image in the spec (platforms: [...] on the image entry).`,
@@ -109,8 +110,7 @@ export async function resolveImage(
   }
 
   if (isManifestMediaType(root.mediaType)) {
-    const manifest = parseJson<ImageManifest>(root.bytes, name);
-    checkManifest(manifest, name);
+    const manifest = validated(checkManifest, root.content, name, 'manifest');
     const config = await fetchConfig(context, ref, name, manifest.config);
     const platform = normalizePlatform({
       os: config.os ?? 'linux',
@@ -119,8 +119,8 @@ export async function resolveImage(
     });
     if (!wanted.some((w) => platformMatches(w, platform))) {
       throw new AbortError(
-        `${name}: is a single-platform image for ${displayPlatform(platform)}, the spec asks for ${wanted.map(displayPlatform).join(', ')}`,
-        { exitCode: ExitCode.registry, hint: `Set platforms: [${displayPlatform(platform)}] on this image entry, or use a multi-platform tag.` },
+        `${name}: is a single-platform image for ${printable(displayPlatform(platform))}, the spec asks for ${wanted.map(displayPlatform).join(', ')}`,
+        { exitCode: ExitCode.registry, hint: `Set platforms: [${printable(displayPlatform(platform))}] on this image entry, or use a multi-platform tag.` },
       );
     }
     return {
@@ -140,7 +140,7 @@ export async function resolveImage(
     };
   }
 
-  throw new AbortError(`${name}: unsupported manifest media type "${root.mediaType || 'none'}"`, {
+  throw new AbortError(`${name}: unsupported manifest media type "${printable(root.mediaType.slice(0, 200)) || 'none'}"`, {
     exitCode: ExitCode.registry,
     hint: 'lading carries OCI and Docker schema 2 images and indexes; schema 1 images must be re-pushed.',
   });
@@ -160,12 +160,11 @@ async function resolvePlatform(
     });
   }
   if (!isManifestMediaType(fetched.mediaType)) {
-    throw new AbortError(`${name} (${formatPlatform(platform)}): nested indexes are not supported (${fetched.mediaType})`, {
+    throw new AbortError(`${name} (${formatPlatform(platform)}): nested indexes are not supported (${printable(fetched.mediaType.slice(0, 200))})`, {
       exitCode: ExitCode.registry,
     });
   }
-  const manifest = parseJson<ImageManifest>(fetched.bytes, name);
-  checkManifest(manifest, name);
+  const manifest = validated(checkManifest, fetched.content, `${name} (${formatPlatform(platform)})`, 'manifest');
   return {
     platform,
     manifest: { digest: fetched.digest, size: fetched.bytes.length, mediaType: fetched.mediaType, bytes: fetched.bytes },
@@ -177,12 +176,20 @@ async function resolvePlatform(
 /** Single-platform images carry their platform only in the config: fetch it (into the cache) to learn it. */
 async function fetchConfig(context: ResolveContext, ref: ImageReference, name: string, config: Descriptor): Promise<ImageConfig> {
   const { cache, client } = context;
-  await cache.ensure(
-    config,
-    `${name} config ${config.digest}`,
-    () => client.openBlob(ref.registry, ref.repository, config.digest),
-    context.onBytes ?? (() => undefined),
-    context.signal,
-  );
-  return parseJson<ImageConfig>(await readFile(cache.path(config.digest)), `${name} config`);
+  const subject = `${name} config ${config.digest}`;
+  if (config.size > MAX_CONFIG_BYTES) throw new RegistryError(`${subject}: ${config.size} bytes, more than lading reads for a config (8 MiB)`);
+  await cache
+    .ensure(config, subject, () => client.openBlob(ref.registry, ref.repository, config.digest, config.size), context.onBytes ?? (() => undefined), context.signal)
+    .catch((error: unknown) => {
+      if (!(error instanceof DigestMismatchError)) throw error;
+      throw new AbortError(error.message, { exitCode: ExitCode.integrity, hint: `The registry served a config for ${name} that does not match its digest.`, cause: error });
+    });
+  let content: unknown;
+  try {
+    content = parseBoundedJson(await readFile(cache.path(config.digest)), CONFIG_JSON_LIMITS);
+  } catch (error) {
+    if (!(error instanceof SyntaxError || error instanceof JsonLimitError)) throw error;
+    throw new RegistryError(`${subject}: the config is not acceptable JSON (${error instanceof JsonLimitError ? error.reason : 'not valid JSON'})`);
+  }
+  return validated(checkConfig, content, subject, 'config');
 }

@@ -86,6 +86,20 @@ test('mirrors: registry, endpoints and skipVerify, each checked', () => {
   assert.deepEqual(spec.mirrors, [{ registry: 'docker.io', endpoints: ['https://harbor.site:5000'], skipVerify: false }]);
   assert.deepEqual(
     problems(`apiVersion: lading.dev/v1alpha1\nkind: Bundle\nmetadata: {name: m, version: "1"}\nspec:\n  images: [nginx]\n  mirrors:\n    - registry: docker.io\n      endpoints: [ftp://x]\n      skipVerify: yes please\n`),
-    ['8:19 spec.mirrors[0].endpoints[0]: expected an http(s) URL such as https://harbor.site.local:5000', '9:19 spec.mirrors[0].skipVerify: expected true or false'],
+    ['8:19 spec.mirrors[0].endpoints[0]: "ftp://x": only http and https mirrors are supported', '9:19 spec.mirrors[0].skipVerify: expected true or false'],
   );
+});
+
+test('mirrors and metadata that would reach a node path, a file name or a terminal are refused', () => {
+  const doc = (metadata: string, mirror: string) =>
+    `apiVersion: lading.dev/v1alpha1\nkind: Bundle\nmetadata: ${metadata}\nspec:\n  images: [nginx]\n  mirrors:\n    - ${mirror}\n`;
+  assert.deepEqual(problems(doc('{name: m, version: "1"}', '{registry: "../../tmp/x", endpoints: [https://m.example]}')), [
+    '7:18 spec.mirrors[0].registry: expected a registry host such as docker.io or registry.lab:5000',
+  ]);
+  assert.deepEqual(problems(doc('{name: m, version: "1"}', '{registry: docker.io, endpoints: ["https://bob:pw@m.example"]}')), [
+    '7:41 spec.mirrors[0].endpoints[0]: "https://m.example": credentials in the URL are not allowed; pass them with --mirror-auth or --mirror-auth-secret',
+  ]);
+  assert.deepEqual(problems(doc('{name: m, version: "1/../../x"}', '{registry: docker.io, endpoints: [https://m.example]}')), [
+    '3:30 metadata.version: expected a version of letters, digits and . _ + ~ - (at most 127), e.g. "1.0.0"',
+  ]);
 });

@@ -8,6 +8,7 @@ import { LineCounter, parseDocument, isMap, isSeq, isScalar, type Node, type Doc
 import { AbortError, ExitCode } from '../errors.js';
 import { InvalidPlatformError, formatPlatform, parsePlatform, type Platform } from '../oci/platform.js';
 import { InvalidReferenceError, formatReference, parseReference, type ImageReference } from '../oci/reference.js';
+import { BUNDLE_NAME, BUNDLE_VERSION, isRegistryHost, mirrorEndpointProblem, normalizeEndpoint } from '../oci/validate.js';
 
 export const SPEC_API_VERSION = 'lading.dev/v1alpha1';
 export const SPEC_KIND = 'Bundle';
@@ -68,9 +69,7 @@ const TOP_KEYS = new Set(['apiVersion', 'kind', 'metadata', 'spec']);
 /** Keys reserved for later issues (manifests, runtime settings) are accepted but not yet used. */
 const SPEC_KEYS = new Set(['platforms', 'images', 'registries', 'mirrors', 'manifests', 'runtime']);
 const MIRROR_KEYS = new Set(['registry', 'endpoints', 'skipVerify']);
-const HOSTNAME = /^(?:[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?(?:\.[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?)*)(?::[0-9]{1,5})?$/;
 const IMAGE_KEYS = new Set(['name', 'platforms']);
-const NAME = /^[a-z0-9]([a-z0-9.-]{0,61}[a-z0-9])?$/;
 
 export async function loadSpec(file: string): Promise<BundleSpec> {
   let text: string;
@@ -128,8 +127,10 @@ export function parseSpec(text: string, file: string): BundleSpec {
   const version = str(get(metadata, 'version'));
   if (!isMap(metadata)) at(metadata ?? root, 'metadata', 'expected a mapping with name and version');
   else {
-    if (!name || !NAME.test(name)) at(get(metadata, 'name') ?? metadata, 'metadata.name', 'expected a lowercase name (letters, digits, "-" and "."), e.g. "demo"');
-    if (!version) at(get(metadata, 'version') ?? metadata, 'metadata.version', 'expected a version string, e.g. "1.0.0"');
+    if (!name || !BUNDLE_NAME.test(name)) at(get(metadata, 'name') ?? metadata, 'metadata.name', 'expected a lowercase name (letters, digits, "-" and "."), e.g. "demo"');
+    if (!version || !BUNDLE_VERSION.test(version)) {
+      at(get(metadata, 'version') ?? metadata, 'metadata.version', 'expected a version of letters, digits and . _ + ~ - (at most 127), e.g. "1.0.0"');
+    }
   }
 
   const spec = get(root, 'spec');
@@ -188,22 +189,16 @@ export function parseSpec(text: string, file: string): BundleSpec {
         if (!isMap(node)) return at(node, path, 'expected a mapping with registry and endpoints');
         unknownKeys(node, MIRROR_KEYS, path);
         const registry = str(get(node, 'registry'));
-        if (!registry || !HOSTNAME.test(registry)) at(get(node, 'registry') ?? node, `${path}.registry`, 'expected a registry host such as docker.io or registry.lab:5000');
+        if (!registry || !isRegistryHost(registry)) at(get(node, 'registry') ?? node, `${path}.registry`, 'expected a registry host such as docker.io or registry.lab:5000');
         const endpointsNode = get(node, 'endpoints');
         const endpoints: string[] = [];
         if (!isSeq(endpointsNode) || endpointsNode.items.length === 0) at(endpointsNode ?? node, `${path}.endpoints`, 'expected a non-empty list of mirror URLs');
         else
           endpointsNode.items.forEach((e, j) => {
             const url = str(e as Node);
-            let ok = false;
-            try {
-              const parsed = new URL(url ?? '');
-              ok = (parsed.protocol === 'https:' || parsed.protocol === 'http:') && parsed.hostname !== '' && !parsed.search && !parsed.hash;
-            } catch {
-              ok = false;
-            }
-            if (!ok) at(e as Node, `${path}.endpoints[${j}]`, 'expected an http(s) URL such as https://harbor.site.local:5000');
-            else endpoints.push(url!.replace(/\/+$/, ''));
+            const problem = mirrorEndpointProblem(url);
+            if (problem) at(e as Node, `${path}.endpoints[${j}]`, problem);
+            else endpoints.push(normalizeEndpoint(url!));
           });
         const skipNode = get(node, 'skipVerify');
         if (skipNode !== undefined && !(isScalar(skipNode) && typeof skipNode.value === 'boolean')) at(skipNode, `${path}.skipVerify`, 'expected true or false');

@@ -1,10 +1,13 @@
-import { Box, Text } from 'ink';
+import { Box, Text, useStdout } from 'ink';
 import type { CreateSummary } from '../../core/bundle/summary.js';
-import { summaryLines } from '../summary-lines.js';
+import { imageSummaryLines, summaryLines } from '../summary-lines.js';
 
 export function Summary({ summary }: { summary: CreateSummary }) {
   const lines = summaryLines(summary);
   const width = Math.max(...lines.map((line) => line.label.length));
+  // Two columns of indent; the lines fit the terminal when they can.
+  const { stdout } = useStdout();
+  const images = imageSummaryLines(summary, ((stdout as NodeJS.WriteStream).columns || 80) - 2);
   return (
     <Box flexDirection="column" marginTop={1}>
       <Text color="green" bold>
@@ -18,6 +21,16 @@ export function Summary({ summary }: { summary: CreateSummary }) {
           {line.value}
         </Text>
       ))}
+      {images.length > 0 ? (
+        <Box flexDirection="column" marginTop={1}>
+          {images.map((line, i) => (
+            <Text key={i}>
+              {'  '}
+              {line}
+            </Text>
+          ))}
+        </Box>
+      ) : null}
     </Box>
   );
 }

@@ -31,6 +31,7 @@ describe('CreateScreen', () => {
       savedBytes: 0,
       downloadedBytes: 0,
       durationMs: 1200,
+      imageList: [{ reference: 'example.com/app:1.0', digest: `sha256:${'cd'.repeat(32)}`, platforms: ['linux/amd64'], bytes: 1024 }],
     });
     await nextRender();
     assert.equal(
@@ -45,7 +46,9 @@ describe('CreateScreen', () => {
   Downloaded  0 B
   Size        2.0 KiB
   sha256      ${'ab'.repeat(32)}
-  Duration    1s`,
+  Duration    1s
+
+  example.com/app:1.0  sha256:cdcdcdcdcdcd…  linux/amd64  1.0 KiB`,
     );
   });
 

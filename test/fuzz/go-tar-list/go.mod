@@ -1,0 +1,3 @@
+module lading.dev/go-tar-list
+
+go 1.21
