@@ -1,42 +1,44 @@
-// npm run demo [-- --keep] [--push-only] [--tls] [--scale N] [-- extra lading create flags]
+// npm run demo [-- --scale N] [--serve-only] [--output FILE] [-- extra lading create flags]
 //
-// Starts (or reuses) the demo registry on 127.0.0.1:5055 ($LADING_DEMO_PORT),
-// pushes the demo images, runs `lading create fixtures/demo/lading.yaml -o
-// out/demo.lading.tar` on this terminal (the TUI draws here), stops the registry
-// if this run started it (unless --keep), and exits with the CLI's exit code.
+// Needs nothing but Node: builds the sample images (fixtures/demo/images.ts) with our own code into
+// a seed bundle, serves it with `lading serve` on 127.0.0.1:5055 ($LADING_DEMO_PORT), runs
+// `lading create fixtures/demo/lading.yaml -o out/demo.lading.tar` on this terminal (the live view
+// draws here), then `lading inspect` and `lading verify` of the result, stops the server, and exits
+// with the first failing exit code (0 when all passed). Every step runs bin/lading, as a user would.
 
-import { spawn } from 'node:child_process';
-import { existsSync, mkdirSync } from 'node:fs';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdirSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { DEMO_STATE_DIR, REPO_ROOT, demoSpecFor, describePushed, ensureDemoRegistry, pushDemoImages } from '../fixtures/demo/demo-registry.js';
+import { createInterface } from 'node:readline';
+import { demoPort } from '../fixtures/demo/images.js';
+import { ensureSeedBundle } from '../fixtures/demo/seed.js';
+import { REPO_ROOT, demoSpecFor, demoStateDir } from '../fixtures/demo/spec.js';
 
-const USAGE = `usage: npm run demo -- [--keep] [--push-only] [--tls] [--scale N] [-- <extra lading create flags>]
-  --keep        leave the demo registry running afterwards (stop it later: bash scripts/with-node24 node --import tsx scripts/demo-registry.ts down)
-  --push-only   start the registry and push the images, do not run lading
-  --tls         serve the registry over TLS (a fresh CA, passed to lading with --ca-file)
-  --scale N     multiply the size of the demo's random layers (default 1: ~16 MiB in all)
-env: LADING_DEMO_PORT (default 5055)`;
+const LADING = path.join(REPO_ROOT, 'bin', 'lading');
+const USAGE = `usage: npm run demo -- [--scale N] [--serve-only] [--output FILE] [-- <extra lading create flags>]
+  --scale N      multiply the size of the demo's random layers (default 1: ~16 MiB in all)
+  --serve-only   only serve the sample images (lading serve) until Ctrl-C, to pull from with other tools
+  --output FILE  the bundle to write (default out/demo.lading.tar)
+env: LADING_DEMO_PORT (default 5055), LADING_DEMO_DIR (seed bundle; default .state/demo), LADING_CACHE_DIR`;
 
 interface Args {
-  keep: boolean;
-  pushOnly: boolean;
-  tls: boolean;
   scale: number;
+  serveOnly: boolean;
+  output: string;
   extra: string[];
 }
 
 function parseArgs(argv: string[]): Args {
-  const args: Args = { keep: false, pushOnly: false, tls: false, scale: 1, extra: [] };
+  const args: Args = { scale: 1, serveOnly: false, output: path.join(REPO_ROOT, 'out', 'demo.lading.tar'), extra: [] };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i]!;
     if (a === '--') {
       args.extra = argv.slice(i + 1);
       break;
-    } else if (a === '--keep') args.keep = true;
-    else if (a === '--push-only') args.pushOnly = true;
-    else if (a === '--tls') args.tls = true;
+    } else if (a === '--serve-only') args.serveOnly = true;
     else if (a === '--scale') args.scale = Number(argv[++i]);
+    else if (a === '--output') args.output = path.resolve(argv[++i] ?? '');
     else if (a === '-h' || a === '--help') {
       console.log(USAGE);
       process.exit(0);
@@ -52,65 +54,88 @@ function parseArgs(argv: string[]): Args {
   return args;
 }
 
-async function runCli(cliArgs: string[]): Promise<number> {
-  const child = spawn(process.execPath, ['--import', 'tsx', path.join(REPO_ROOT, 'src', 'cli', 'main.ts'), ...cliArgs], {
-    cwd: REPO_ROOT,
-    stdio: 'inherit',
+const rel = (file: string) => (path.relative(REPO_ROOT, file).startsWith('..') ? file : path.relative(REPO_ROOT, file));
+
+function exitCodeOf(child: ChildProcess): Promise<number> {
+  return new Promise<number>((resolve, reject) => {
+    if (child.exitCode !== null) return resolve(child.exitCode);
+    child.once('error', reject);
+    child.once('exit', (code, signal) => resolve(code ?? 128 + (signal ? (os.constants.signals[signal] ?? 0) : 0)));
   });
-  // Ctrl-C reaches the CLI directly (same terminal process group); we wait for it to finish, then clean up.
-  const onSignal = (signal: NodeJS.Signals) => {
-    if (signal !== 'SIGINT') child.kill(signal);
-  };
-  process.on('SIGINT', onSignal);
-  process.on('SIGTERM', onSignal);
+}
+
+/** Runs bin/lading on this terminal; Ctrl-C reaches it directly (same process group). */
+async function lading(args: string[]): Promise<number> {
+  console.log(`\ndemo: lading ${args.map((a) => (path.isAbsolute(a) ? rel(a) : a)).join(' ')}\n`);
+  return exitCodeOf(spawn(LADING, args, { cwd: REPO_ROOT, stdio: 'inherit' }));
+}
+
+interface Serving {
+  child: ChildProcess;
+  url: string;
+  images: number;
+}
+
+/** Starts `lading serve SEED --json` and waits for its first line, which says where it listens. */
+async function serve(seed: string, port: number): Promise<Serving> {
+  const child = spawn(LADING, ['serve', seed, '--listen', `127.0.0.1:${port}`, '--json'], { cwd: REPO_ROOT, stdio: ['ignore', 'pipe', 'inherit'] });
+  process.once('exit', () => child.kill('SIGTERM'));
+  const lines = createInterface({ input: child.stdout! });
+  const first = await new Promise<string | undefined>((resolve) => {
+    lines.once('line', resolve);
+    child.once('exit', () => resolve(undefined));
+  });
+  let started: { event?: string; url: string; images: unknown[] } | undefined;
   try {
-    return await new Promise<number>((resolve, reject) => {
-      child.once('error', reject);
-      child.once('exit', (code, signal) => {
-        resolve(code ?? 128 + (signal ? (os.constants.signals[signal] ?? 0) : 0));
-      });
-    });
-  } finally {
-    process.off('SIGINT', onSignal);
-    process.off('SIGTERM', onSignal);
+    started = first === undefined ? undefined : JSON.parse(first);
+  } catch {
+    // not the start line: the error document that ends a failed start (its banner is on stderr)
   }
+  if (started?.event !== 'listening') {
+    lines.close();
+    const code = await exitCodeOf(child);
+    throw new Error(`lading serve did not start (exit code ${code}, see above)${code === 2 ? `; another port: LADING_DEMO_PORT=${port + 1} npm run demo` : ''}`);
+  }
+  // Later lines (a damaged blob) go to the terminal as they are.
+  lines.on('line', (line) => console.error(`serve: ${line}`));
+  return { child, url: started.url, images: started.images.length };
+}
+
+async function stop(server: Serving): Promise<void> {
+  if (server.child.exitCode === null) server.child.kill('SIGTERM');
+  await exitCodeOf(server.child);
 }
 
 async function main(): Promise<number> {
   const args = parseArgs(process.argv.slice(2));
+  const port = demoPort();
+  const stateDir = demoStateDir();
   const t0 = performance.now();
-  const { registry, startedNow } = await ensureDemoRegistry({ tls: args.tls });
-  let code = 1;
-  try {
-    console.log(
-      `demo: registry ${registry.url} (${startedNow ? 'started' : 'already running'}, state ${path.relative(REPO_ROOT, DEMO_STATE_DIR)}, pid ${registry.pid})`,
-    );
-    const pushed = await pushDemoImages(registry, { scale: args.scale });
-    console.log(`demo: pushed ${pushed.length} images in ${((performance.now() - t0) / 1000).toFixed(1)} s\n${describePushed(pushed)}`);
+  const seed = await ensureSeedBundle(stateDir, { scale: args.scale });
+  console.log(`demo: ${seed.images.length} sample images built by fixtures/demo/images.ts into ${rel(seed.path)} (${seed.reused ? 'reused' : 'written'}) in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
 
-    if (args.pushOnly) return (code = 0);
-    const cli = path.join(REPO_ROOT, 'src', 'cli', 'main.ts');
-    if (!existsSync(cli)) {
-      console.error(`demo: ${path.relative(REPO_ROOT, cli)} does not exist yet; the registry and images are ready (--push-only)`);
-      return 1;
+  console.log(`demo: lading serve ${rel(seed.path)} --listen 127.0.0.1:${port}`);
+  const server = await serve(seed.path, port);
+  console.log(`demo: serving ${server.images} images on ${server.url}`);
+  // Ctrl-C also reaches the children; the demo itself waits for them and then cleans up.
+  const ignore = () => {};
+  process.on('SIGINT', ignore);
+  try {
+    if (args.serveOnly) {
+      const host = server.url.replace(/^https?:\/\//, '');
+      console.log(`demo: pull from it, e.g. skopeo inspect --tls-verify=false docker://${host}/demo/web:1.0 (Ctrl-C stops it)`);
+      return await exitCodeOf(server.child);
     }
-    const spec = demoSpecFor(registry.host);
-    const output = path.join(REPO_ROOT, 'out', 'demo.lading.tar');
-    mkdirSync(path.dirname(output), { recursive: true });
-    const cliArgs = ['create', path.relative(REPO_ROOT, spec), '-o', path.relative(REPO_ROOT, output), '--force'];
-    if (registry.caFile) cliArgs.push('--ca-file', registry.caFile);
-    cliArgs.push(...args.extra);
-    console.log(`demo: lading ${cliArgs.join(' ')}\n`);
-    code = await runCli(cliArgs);
+    const spec = demoSpecFor(`127.0.0.1:${port}`, stateDir);
+    mkdirSync(path.dirname(args.output), { recursive: true });
+    let code = await lading(['create', rel(spec), '-o', args.output, '--force', ...args.extra]);
+    if (code === 0) code = await lading(['inspect', args.output]);
+    if (code === 0) code = await lading(['verify', args.output]);
+    console.log(code === 0 ? `\ndemo: done in ${((performance.now() - t0) / 1000).toFixed(1)} s: ${rel(args.output)} created, inspected and verified` : `\ndemo: stopped (exit code ${code})`);
     return code;
   } finally {
-    await registry.dispatcher.close().catch(() => {});
-    if (startedNow && !args.keep) {
-      await registry.stop();
-      console.log(`\ndemo: registry stopped (exit code ${code})`);
-    } else {
-      console.log(`\ndemo: registry left running at ${registry.url}; stop it with: bash scripts/with-node24 node --import tsx scripts/demo-registry.ts down`);
-    }
+    await stop(server);
+    process.off('SIGINT', ignore);
   }
 }
 
