@@ -1,4 +1,4 @@
-// A real OCI registry for tests and the demo: Debian's docker-registry
+// A real OCI registry for the tests (the independent oracle lading is checked against): Debian's docker-registry
 // (distribution v2.8) run from a generated config in its own state dir.
 //
 // Safety rules: it listens on 127.0.0.1 only, everything it writes lives under
@@ -540,7 +540,7 @@ async function startIn(bin: string, stateDir: string, options: StartRegistryOpti
 
 /**
  * A handle on the registry already running from `stateDir` (started by another
- * process, e.g. `scripts/demo-registry.ts up`), or undefined when none runs or
+ * process, e.g. a registry a script left running), or undefined when none runs or
  * it does not answer. Its stop() stops it through the pid file and keeps the state dir
  * unless `removeState`.
  */
