@@ -22,6 +22,8 @@ export interface FaultRule {
   fault: Fault;
   /** How many matching requests get the fault; then they pass. Default: all. */
   times?: number;
+  /** How many matching requests pass before the fault starts. Default: 0. */
+  after?: number;
 }
 
 export interface FaultProxy {
@@ -36,10 +38,11 @@ export async function startFaultProxy(upstream: string, rules: FaultRule[]): Pro
   if (target.protocol !== 'http:') throw new Error('the fault proxy fronts plain-HTTP registries only');
   const log: string[] = [];
   const remaining = rules.map((r) => r.times ?? Number.POSITIVE_INFINITY);
+  const passing = rules.map((r) => r.after ?? 0);
 
   const server: Server = createServer((req: IncomingMessage, res: ServerResponse) => {
     const line = `${req.method} ${req.url}`;
-    const index = rules.findIndex((r, i) => remaining[i]! > 0 && r.match.test(line));
+    const index = rules.findIndex((r, i) => remaining[i]! > 0 && r.match.test(line) && (passing[i] = passing[i]! - 1) < 0);
     const fault = index === -1 ? undefined : rules[index]!.fault;
     if (index !== -1) remaining[index]!--;
     if (fault?.kind === 'status') {
@@ -51,6 +54,9 @@ export async function startFaultProxy(upstream: string, rules: FaultRule[]): Pro
     const upstreamReq = httpRequest(
       { host: target.hostname, port: target.port, method: req.method, path: req.url, headers: { ...req.headers, host: target.host } },
       (upstreamRes) => {
+        // As a reverse proxy does: the registry's absolute Locations (upload sessions) point back at the proxy.
+        const location = upstreamRes.headers.location;
+        if (location?.startsWith(target.origin)) upstreamRes.headers.location = `http://${req.headers.host}${location.slice(target.origin.length)}`;
         res.writeHead(upstreamRes.statusCode ?? 502, upstreamRes.headers);
         if (!fault) {
           log.push(`${line} -> ${upstreamRes.statusCode}`);

@@ -78,9 +78,9 @@ export class BundleReader {
     return buffer;
   }
 
-  /** A stream of one entry's bytes; the caller verifies them. */
-  openEntry(entry: TarEntry): Readable {
-    if (entry.size === 0) return createReadStream(this.path, { start: 1, end: 0 });
-    return createReadStream(this.path, { start: entry.offset, end: entry.offset + entry.size - 1, highWaterMark: 1 << 20 });
+  /** A stream of one entry's bytes from `start` (a resumed upload continues there); the caller verifies them. */
+  openEntry(entry: TarEntry, start = 0): Readable {
+    if (entry.size - start <= 0) return createReadStream(this.path, { start: 1, end: 0 });
+    return createReadStream(this.path, { start: entry.offset + start, end: entry.offset + entry.size - 1, highWaterMark: 1 << 20 });
   }
 }
