@@ -1,11 +1,13 @@
 // Builds dist/lading.mjs: the whole CLI in one file, to carry to an air-gapped
-// machine beside a Node.js >= 22.19 binary.
+// machine beside a Node.js >= 22.19 binary. With --sea (`npm run build`) also the single
+// executables dist/lading-linux-{x64,arm64} that need no Node (scripts/sea.mjs); tests and
+// bin/lading build without it, to stay fast.
 import { build } from 'esbuild';
 import { chmod, readFile, readdir, rename } from 'node:fs/promises';
 
 // A small young generation: streamed chunks are freed at the next scavenge instead of piling up as
 // garbage (measured: create's peak RSS 175-185 MiB -> about 150 MiB; throughput unchanged). bin/lading
-// passes the same flags.
+// passes the same flags; scripts/sea.mjs reads them from the #! line into the executables' execArgv.
 const NODE_FLAGS = '--max-semi-space-size=2';
 
 const pkg = JSON.parse(await readFile(new URL('../package.json', import.meta.url), 'utf8'));
@@ -67,3 +69,7 @@ await chmod(partial, 0o755);
 await rename(partial, 'dist/lading.mjs');
 const bytes = Object.values(result.metafile.outputs).reduce((sum, o) => sum + o.bytes, 0);
 console.log(`dist/lading.mjs ${(bytes / 1024 / 1024).toFixed(1)} MiB`);
+if (process.argv.includes('--sea')) {
+  const { buildExecutables, describeExecutable } = await import('./sea.mjs');
+  for (const built of await buildExecutables()) console.log(describeExecutable(built));
+}

@@ -3,23 +3,15 @@
 # The system Node may be older (Debian ships 20, end-of-life); then Node 24 is
 # fetched once from the npm registry (the binary package behind the `node`
 # package, node-<os>-<arch>) and cached outside the repository, keyed by version.
+# scripts/sea.mjs takes the binaries of its single executables from the same cache.
 LADING_NODE_VERSION="${LADING_NODE_VERSION:-24.21.0}"
 
 lading_node_major() { "$1" -p 'process.versions.node.split(".")[0]' 2>/dev/null || echo 0; }
 
-lading_ensure_node() {
-  local sys
-  sys=$(command -v node || true)
-  if [ -n "$sys" ] && [ "$(lading_node_major "$sys")" -ge 24 ]; then
-    return 0
-  fi
-  local os arch cache dir
-  os=$(uname -s | tr '[:upper:]' '[:lower:]')
-  case "$(uname -m)" in
-    x86_64) arch=x64 ;;
-    aarch64|arm64) arch=arm64 ;;
-    *) echo "lading: no Node 24 build for $(uname -m); install Node >= 24 yourself" >&2; return 1 ;;
-  esac
+# Prints the directory of Node $LADING_NODE_VERSION for OS and ARCH (npm's names:
+# linux, x64 or arm64; any ARCH, not only this machine's), fetched first if absent.
+lading_node_dir() {
+  local os=$1 arch=$2 cache dir
   cache="${XDG_CACHE_HOME:-$HOME/.cache}/lading/node/$LADING_NODE_VERSION"
   dir="$cache/$os-$arch"
   if [ ! -x "$dir/bin/node" ]; then
@@ -40,5 +32,22 @@ lading_ensure_node() {
     mkdir -p "$cache" && rm -rf "$dir" && mv "$tmp/x/package" "$dir"
     rm -rf "$tmp"
   fi
+  printf '%s\n' "$dir"
+}
+
+lading_ensure_node() {
+  local sys
+  sys=$(command -v node || true)
+  if [ -n "$sys" ] && [ "$(lading_node_major "$sys")" -ge 24 ]; then
+    return 0
+  fi
+  local os arch dir
+  os=$(uname -s | tr '[:upper:]' '[:lower:]')
+  case "$(uname -m)" in
+    x86_64) arch=x64 ;;
+    aarch64|arm64) arch=arm64 ;;
+    *) echo "lading: no Node 24 build for $(uname -m); install Node >= 24 yourself" >&2; return 1 ;;
+  esac
+  dir=$(lading_node_dir "$os" "$arch") || return 1
   export PATH="$dir/bin:$PATH"
 }
