@@ -1,4 +1,5 @@
 /** `lading create [SPEC] -o BUNDLE`: parse and check flags, build the job, pick a view, report. */
+import { parseSplitSize, partsListPath } from '../../core/bundle/parts.js';
 import { readFile, stat } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { AbortError, ExitCode } from '../../core/errors.js';
@@ -19,6 +20,7 @@ import { runCreateView } from '../views.js';
 export interface CreateFlags {
   output?: string;
   force?: boolean;
+  split?: string;
   insecureRegistry: string[];
   caFile: string[];
   cacheDir?: string;
@@ -77,7 +79,9 @@ export async function runCreate(specPath: string, flags: CreateFlags, streams: S
   const concurrency = parseConcurrency(flags.concurrency);
   const spec = await loadSpec(specPath);
   const output = resolve(flags.output ?? defaultBundleFileName(spec.name, spec.version));
-  await checkOutput(output, Boolean(flags.force));
+  const splitBytes = flags.split === undefined ? undefined : parseSplitSize(flags.split);
+  // A split bundle's name on disk is its parts list (NAME.parts) next to NAME.tar.001, ...
+  await checkOutput(splitBytes ? partsListPath(output) : output, Boolean(flags.force));
   const caCertificates = await readCaFiles(flags.caFile);
   const mode = pickOutputMode(flags, streams, env);
 
@@ -93,6 +97,7 @@ export async function runCreate(specPath: string, flags: CreateFlags, streams: S
   const job = new CreateJob({
     spec,
     output,
+    ...(splitBytes ? { splitBytes } : {}),
     client,
     cache: new BlobCache(flags.cacheDir ?? defaultCacheDir(env)),
     progress,

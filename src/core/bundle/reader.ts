@@ -6,9 +6,10 @@
  */
 import { constants, createReadStream } from 'node:fs';
 import { open, type FileHandle } from 'node:fs/promises';
-import type { Readable } from 'node:stream';
+import { Readable } from 'node:stream';
 import { AbortError, ExitCode } from '../errors.js';
 import { blobPath } from './layout.js';
+import { PartedFile, findPartsList, readPartsList } from './parts.js';
 import { walkTarHeaders, type TarEntry } from './tar-walk.js';
 
 export type { TarEntry } from './tar-walk.js';
@@ -22,42 +23,68 @@ function bundleError(path: string, problem: string, hint?: string): AbortError {
   });
 }
 
+/** Where a bundle's bytes are: one file, or the parts of a split bundle. */
+interface BundleSource {
+  read(buffer: Buffer, offset: number, length: number, position: number): Promise<{ bytesRead: number }>;
+  stream(start: number, end: number): Readable;
+  /** Parts of a split bundle holding these bytes whose sha256 no longer matches its list (none for a single file). */
+  damagedParts(start: number, end: number): Promise<string[]>;
+  close(): Promise<void>;
+}
+
+function fileSource(path: string, handle: FileHandle): BundleSource {
+  return {
+    read: (buffer, offset, length, position) => handle.read(buffer, offset, length, position),
+    stream: (start, end) => createReadStream(path, { start, end, highWaterMark: 1 << 20 }),
+    damagedParts: async () => [],
+    close: () => handle.close(),
+  };
+}
+
+function partedSource(file: PartedFile): BundleSource {
+  return {
+    read: (buffer, offset, length, position) => file.read(buffer, offset, length, position),
+    stream: (start, end) => file.stream(start, end),
+    damagedParts: (start, end) => file.damagedParts(start, end),
+    close: () => file.close(),
+  };
+}
+
 export class BundleReader {
-  readonly #handle: FileHandle;
+  readonly #source: BundleSource;
 
   private constructor(
     readonly path: string,
     readonly size: number,
     readonly entries: ReadonlyMap<string, TarEntry>,
-    handle: FileHandle,
+    source: BundleSource,
   ) {
-    this.#handle = handle;
+    this.#source = source;
   }
 
+  /** A bundle file, or a split bundle by its .parts list or any of its parts. */
   static async open(path: string): Promise<BundleReader> {
-    let handle: FileHandle;
-    try {
-      // Non-blocking, so a FIFO named as the bundle cannot hang the open; the stat below refuses it.
-      handle = await open(path, constants.O_RDONLY | constants.O_NONBLOCK);
-    } catch (error) {
-      const code = (error as NodeJS.ErrnoException).code;
-      const problem = code === 'ENOENT' ? 'no such file' : code === 'EISDIR' ? 'is a directory, not a regular file' : `cannot open (${code})`;
-      throw bundleError(path, problem, 'Check the path of the bundle.');
+    const list = await findPartsList(path);
+    let source: BundleSource;
+    let size: number;
+    if (list) {
+      const parted = await PartedFile.open(list, await readPartsList(list));
+      source = partedSource(parted);
+      size = parted.size;
+    } else {
+      ({ source, size } = await openSingleFile(path));
     }
     try {
-      const stats = await handle.stat();
-      if (!stats.isFile()) throw bundleError(path, `is ${stats.isDirectory() ? 'a directory' : stats.isFIFO() ? 'a FIFO' : 'a device or socket'}, not a regular file`, 'Name the bundle file itself.');
-      const { size } = stats;
-      const entries = await walkTarHeaders(path, handle, size);
-      return new BundleReader(path, size, entries, handle);
+      const entries = await walkTarHeaders(path, source, size);
+      return new BundleReader(path, size, entries, source);
     } catch (error) {
-      await handle.close();
+      await source.close();
       throw error;
     }
   }
 
   async close(): Promise<void> {
-    await this.#handle.close();
+    await this.#source.close();
   }
 
   has(name: string): boolean {
@@ -68,19 +95,42 @@ export class BundleReader {
     return this.entries.get(blobPath(digest));
   }
 
+  /** For a split bundle: the parts holding an entry that no longer match their sha256, e.g. ["site.lading.tar.003"]. */
+  damagedParts(entry: TarEntry): Promise<string[]> {
+    return this.#source.damagedParts(entry.offset, entry.offset + entry.size - 1);
+  }
+
   async readEntry(name: string, maxBytes = MAX_JSON_BYTES): Promise<Buffer> {
     const entry = this.entries.get(name);
     if (!entry) throw bundleError(this.path, `has no ${name}`);
     if (entry.size > maxBytes) throw bundleError(this.path, `${name} is ${entry.size} bytes, more than lading reads into memory`);
     const buffer = Buffer.alloc(entry.size);
-    const { bytesRead } = await this.#handle.read(buffer, 0, entry.size, entry.offset);
+    const { bytesRead } = await this.#source.read(buffer, 0, entry.size, entry.offset);
     if (bytesRead !== entry.size) throw bundleError(this.path, `${name} is truncated`);
     return buffer;
   }
 
   /** A stream of one entry's bytes from `start` (a resumed upload continues there); the caller verifies them. */
   openEntry(entry: TarEntry, start = 0): Readable {
-    if (entry.size - start <= 0) return createReadStream(this.path, { start: 1, end: 0 });
-    return createReadStream(this.path, { start: entry.offset + start, end: entry.offset + entry.size - 1, highWaterMark: 1 << 20 });
+    if (entry.size - start <= 0) return Readable.from([]);
+    return this.#source.stream(entry.offset + start, entry.offset + entry.size - 1);
   }
+}
+
+async function openSingleFile(path: string): Promise<{ source: BundleSource; size: number }> {
+  let handle: FileHandle;
+  try {
+    // Non-blocking, so a FIFO named as the bundle cannot hang the open; the stat below refuses it.
+    handle = await open(path, constants.O_RDONLY | constants.O_NONBLOCK);
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    const problem = code === 'ENOENT' ? 'no such file' : code === 'EISDIR' ? 'is a directory, not a regular file' : `cannot open (${code})`;
+    throw bundleError(path, problem, 'Check the path of the bundle.');
+  }
+  const stats = await handle.stat();
+  if (!stats.isFile()) {
+    await handle.close();
+    throw bundleError(path, `is ${stats.isDirectory() ? 'a directory' : stats.isFIFO() ? 'a FIFO' : 'a device or socket'}, not a regular file`, 'Name the bundle file itself.');
+  }
+  return { source: fileSource(path, handle), size: stats.size };
 }

@@ -73,7 +73,8 @@ async function verifyOpen(reader: BundleReader, options: VerifyOptions): Promise
     bytesChecked += entry.size;
     if (!ok) {
       broken.add(digest);
-      problems.push({ blob: digest, message: `blob ${digest}: content does not match its digest` });
+      const parts = await reader.damagedParts(entry);
+      problems.push({ blob: digest, message: `blob ${digest}${parts.length ? ` (damaged part ${parts.join(', ')})` : ''}: content does not match its digest` });
     }
   }
 

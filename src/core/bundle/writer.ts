@@ -6,7 +6,7 @@
  */
 import { createHash } from 'node:crypto';
 import { createReadStream, createWriteStream, type WriteStream } from 'node:fs';
-import { rename, stat, unlink } from 'node:fs/promises';
+import { rename, stat, unlink, writeFile } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { PassThrough, Transform, type Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
@@ -15,11 +15,21 @@ import { VerifyingStream } from '../oci/digest.js';
 import { BLOBS_DIR, METADATA_FILE, OCI_INDEX_FILE, OCI_LAYOUT_FILE, blobPath, type BundleMetadata } from './layout.js';
 import type { ImageIndex } from '../oci/types.js';
 import { removeDeadBundlePartials } from '../util/leftovers.js';
+import { PARTS_SCHEMA, partPath, partsListPath, type PartsFile } from './parts.js';
+import { SplitSink } from './split-sink.js';
 
 export interface WrittenBundle {
+  /** The bundle file, or a split bundle's .parts list. */
   path: string;
   size: number;
   sha256: string;
+  /** A split bundle's parts, in order. */
+  parts?: PartsFile['parts'];
+}
+
+export interface BundleWriterOptions {
+  /** Cut the tar into parts of at most this many bytes (`create --split`). */
+  splitBytes?: number;
 }
 
 /** A fixed mtime keeps bundles of the same content byte-identical. */
@@ -28,7 +38,7 @@ const EPOCH = new Date(0);
 export class BundleWriter {
   readonly #pack = tar.pack();
   readonly #hash = createHash('sha256');
-  readonly #file: WriteStream;
+  readonly #file: WriteStream | SplitSink;
   readonly #done: Promise<void>;
   readonly #written = new Set<string>();
   #queue: Promise<void> = Promise.resolve();
@@ -38,8 +48,9 @@ export class BundleWriter {
   private constructor(
     readonly outputPath: string,
     readonly tempPath: string,
+    options: BundleWriterOptions,
   ) {
-    this.#file = createWriteStream(tempPath, { flags: 'wx', highWaterMark: 256 << 10 });
+    this.#file = options.splitBytes ? new SplitSink(tempPath, options.splitBytes) : createWriteStream(tempPath, { flags: 'wx', highWaterMark: 256 << 10 });
     const hash = this.#hash;
     const counter = new Transform({
       highWaterMark: 256 << 10,
@@ -54,12 +65,12 @@ export class BundleWriter {
     this.#done.catch(() => undefined);
   }
 
-  static async create(outputPath: string): Promise<BundleWriter> {
+  static async create(outputPath: string, options: BundleWriterOptions = {}): Promise<BundleWriter> {
     const tempPath = join(dirname(outputPath), `.${basename(outputPath)}.partial-${process.pid}`);
     // Temporary files of killed earlier runs for this output; a live run's file is left alone.
     await removeDeadBundlePartials(outputPath);
     await unlink(tempPath).catch(() => undefined);
-    const writer = new BundleWriter(outputPath, tempPath);
+    const writer = new BundleWriter(outputPath, tempPath, options);
     await writer.addFile(OCI_LAYOUT_FILE, Buffer.from(JSON.stringify({ imageLayoutVersion: '1.0.0' })));
     return writer;
   }
@@ -124,9 +135,26 @@ export class BundleWriter {
     this.#closed = true;
     this.#pack.finalize();
     await this.#done;
+    const sha256 = this.#hash.digest('hex');
+    if (this.#file instanceof SplitSink) return this.#finishParts(this.#file, sha256);
     const size = (await stat(this.tempPath)).size;
     await rename(this.tempPath, this.outputPath);
-    return { path: this.outputPath, size, sha256: this.#hash.digest('hex') };
+    return { path: this.outputPath, size, sha256 };
+  }
+
+  /** Parts renamed into place, parts of an earlier, longer bundle removed, then the list: it appears last. */
+  async #finishParts(sink: SplitSink, sha256: string): Promise<WrittenBundle> {
+    const parts = sink.parts.map((p, i) => ({ file: basename(partPath(this.outputPath, i)), size: p.size, sha256: p.sha256 }));
+    for (const [i, part] of sink.parts.entries()) await rename(part.tempPath, partPath(this.outputPath, i));
+    for (let i = parts.length; i < 1000; i++) {
+      if ((await unlink(partPath(this.outputPath, i)).then(() => true, () => false)) === false) break;
+    }
+    const size = parts.reduce((sum, p) => sum + p.size, 0);
+    const list: PartsFile = { schema: PARTS_SCHEMA, size, sha256, parts };
+    const listPath = partsListPath(this.outputPath);
+    await writeFile(`${this.tempPath}.parts`, JSON.stringify(list, null, 2) + '\n', { flag: 'w' });
+    await rename(`${this.tempPath}.parts`, listPath);
+    return { path: listPath, size, sha256, parts };
   }
 
   /** Stops writing and removes the temporary file; safe to call more than once. */
@@ -135,7 +163,9 @@ export class BundleWriter {
     this.#pack.destroy();
     this.#file.destroy();
     await this.#done.catch(() => undefined);
-    await unlink(this.tempPath).catch(() => undefined);
+    if (this.#file instanceof SplitSink) {
+      for (let i = 0; i <= this.#file.parts.length; i++) await unlink(this.#file.tempPart(i)).catch(() => undefined);
+    } else await unlink(this.tempPath).catch(() => undefined);
   }
 
   #serial(step: () => Promise<void>): Promise<void> {

@@ -32,6 +32,8 @@ import { LADING_VERSION } from '../version.js';
 export interface CreateJobOptions {
   spec: BundleSpec;
   output: string;
+  /** Write the bundle as parts of at most this many bytes (NAME.tar.001, ... and NAME.parts). */
+  splitBytes?: number;
   client: RegistryClient;
   cache: BlobCache;
   progress: ProgressHub;
@@ -107,7 +109,7 @@ export class CreateJob {
    * `concurrency` at once, each blob once however many images share it.
    */
   async open(): Promise<void> {
-    this.#writer = await BundleWriter.create(this.#options.output);
+    this.#writer = await BundleWriter.create(this.#options.output, this.#options.splitBytes ? { splitBytes: this.#options.splitBytes } : {});
     const { client, cache, signal } = this.#options;
     const blobs = new Map<string, { blob: Descriptor; image: ResolvedImage }>();
     for (const image of this.images) {

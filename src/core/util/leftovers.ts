@@ -32,12 +32,12 @@ export function cachePartOwner(name: string): number | undefined {
   return match ? Number(match[1]) : undefined;
 }
 
-/** The pid in `.NAME.partial-PID` beside an output called NAME, or undefined for any other name. */
+/** The pid in `.NAME.partial-PID` (or a split bundle's `.NAME.partial-PID.001`) beside an output called NAME, or undefined for any other name. */
 export function bundlePartialOwner(name: string, outputName: string): number | undefined {
   const prefix = `.${outputName}.partial-`;
   if (!name.startsWith(prefix)) return undefined;
-  const pid = name.slice(prefix.length);
-  return /^\d{1,10}$/.test(pid) ? Number(pid) : undefined;
+  const match = /^(\d{1,10})(?:\.\d{3})?$/.exec(name.slice(prefix.length));
+  return match ? Number(match[1]) : undefined;
 }
 
 async function removeFiles(dir: string, stale: (name: string, mtimeMs: number) => boolean): Promise<string[]> {
