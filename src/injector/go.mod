@@ -1,0 +1,3 @@
+module lading.dev/injector
+
+go 1.24
