@@ -24,6 +24,9 @@ export function inspectLines(r: InspectReport): string[] {
     `${r.name} ${r.version}  (created ${r.createdAt} by lading ${r.toolVersion})`,
     `File      ${r.bundle}  ${formatBytes(r.fileBytes)}`,
     `Platforms ${r.platforms.join(', ')}`,
+    ...(r.delta
+      ? [`Delta     against ${r.delta.base.name} ${r.delta.base.version} (lading.json ${r.delta.base.metadataDigest}): ${r.delta.omittedLayers} layers, ${formatBytes(r.delta.omittedBytes)} left out, which the target must hold`]
+      : []),
     '',
   ];
   for (const image of r.images) {
@@ -42,5 +45,8 @@ export function inspectLines(r: InspectReport): string[] {
 
 export function verifyLines(r: VerifyReport): string[] {
   const head = `${r.ok ? 'OK' : 'FAILED'}  ${r.bundle}: ${r.images} images, ${r.blobsChecked} blobs, ${formatBytes(r.bytesChecked)} hashed`;
-  return [head, ...r.problems.map((p) => `  ✖ ${printableLines(p.message)}`)];
+  const delta = r.base
+    ? [`  delta against ${r.base.name} ${r.base.version}: the target must hold ${r.expectedOnTarget?.length ?? 0} layers it leaves out${r.expectedOnTarget?.length ? ':' : ''}`, ...(r.expectedOnTarget ?? []).map((o) => `    ${o.digest} (${formatBytes(o.size)})`)]
+    : [];
+  return [head, ...delta.map(printableLines), ...r.problems.map((p) => `  ✖ ${printableLines(p.message)}`)];
 }

@@ -76,6 +76,7 @@ export function buildProgram(streams: Streams, env: NodeJS.ProcessEnv, setExit: 
     .argument('[spec]', 'the spec file', 'lading.yaml')
     .addOption(new Option('-o, --output <file>', 'bundle file to write (default: NAME-VERSION.lading.tar)').env('LADING_OUTPUT'))
     .option('-f, --force', 'replace the output file if it exists')
+    .addOption(new Option('--since <bundle>', 'write a delta: leave out the layers this earlier bundle holds (manifests and configs always go in); the site must have installed it').env('LADING_SINCE'))
     .addOption(new Option('--split <size>', 'write the bundle as parts of at most SIZE (e.g. 4GiB for FAT32): NAME.tar.001, .002, ... and NAME.parts, which every command takes').env('LADING_SPLIT'))
     .addOption(
       new Option('--insecure-registry <host>', 'allow plain HTTP / unverified TLS for this registry (repeatable)')

@@ -49,6 +49,8 @@ const metadataLies: CaseOf[] = [
   { name: 'a platform with a newline', make: edit((_, m) => (amd(m).platform = 'linux/amd64\n')), code: 7, culprit: /platforms\[0\]\.platform/ },
   { name: 'the same image twice', make: edit((_, m) => m.images.push(m.images[1])), code: 7, culprit: /listed twice/ },
   { name: 'a pinned digest that is not the root', make: edit((_, m) => { const d = m.images[1].root.digest.replace(/.$/, (c: string) => (c === '0' ? '1' : '0')); m.images[1].source = m.images[1].name = `example.com/app/tool@${d}`; }), code: 7, culprit: /pins sha256/ },
+  { name: 'a delta that leaves out a blob no image uses', make: edit((_, m) => Object.assign(m, { base: { name: 'old', version: '1', metadataDigest: `sha256:${'b'.repeat(64)}` }, omitted: [{ digest: `sha256:${'a'.repeat(64)}`, size: 1 }] })), code: 7, culprit: /omitted\[0\]: "sha256:a+" is not a layer of this bundle's images/ },
+  { name: 'layers left out with no base named', make: edit((_, m) => (m.omitted = [amd(m).layers[0]])), code: 7, culprit: /base: expected \{name, version, metadataDigest\}/ },
   { name: 'images that are not a list', make: edit((_, m) => (m.images = { length: 1 })), code: 7, culprit: /images: expected 1 to/ },
 ];
 

@@ -1,5 +1,6 @@
 /** `lading create [SPEC] -o BUNDLE`: parse and check flags, build the job, pick a view, report. */
 import { parseSplitSize, partsListPath } from '../../core/bundle/parts.js';
+import { readDeltaBase } from '../../core/bundle/delta.js';
 import { readFile, stat } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { AbortError, ExitCode } from '../../core/errors.js';
@@ -21,6 +22,7 @@ export interface CreateFlags {
   output?: string;
   force?: boolean;
   split?: string;
+  since?: string;
   insecureRegistry: string[];
   caFile: string[];
   cacheDir?: string;
@@ -82,6 +84,8 @@ export async function runCreate(specPath: string, flags: CreateFlags, streams: S
   const splitBytes = flags.split === undefined ? undefined : parseSplitSize(flags.split);
   // A split bundle's name on disk is its parts list (NAME.parts) next to NAME.tar.001, ...
   await checkOutput(splitBytes ? partsListPath(output) : output, Boolean(flags.force));
+  // A delta's base is read (and checked) before anything is pulled: a wrong base costs nothing.
+  const base = flags.since === undefined ? undefined : await readDeltaBase(flags.since);
   const caCertificates = await readCaFiles(flags.caFile);
   const mode = pickOutputMode(flags, streams, env);
 
@@ -98,6 +102,7 @@ export async function runCreate(specPath: string, flags: CreateFlags, streams: S
     spec,
     output,
     ...(splitBytes ? { splitBytes } : {}),
+    ...(base ? { base } : {}),
     client,
     cache: new BlobCache(flags.cacheDir ?? defaultCacheDir(env)),
     progress,

@@ -22,6 +22,8 @@ export interface InspectReport {
   platforms: string[];
   images: InspectedImage[];
   layers: { unique: number; total: number; uniqueBytes: number; totalBytes: number; savedBytes: number };
+  /** A delta bundle: its base, and the layers it leaves out for the target to hold. */
+  delta?: { base: NonNullable<BundleMetadata['base']>; omittedLayers: number; omittedBytes: number };
 }
 
 export function summarizeMetadata(metadata: BundleMetadata): Omit<InspectReport, 'bundle' | 'fileBytes'> {
@@ -51,6 +53,9 @@ export function summarizeMetadata(metadata: BundleMetadata): Omit<InspectReport,
     platforms: metadata.platforms,
     images,
     layers: { unique: unique.size, total, uniqueBytes, totalBytes, savedBytes: totalBytes - uniqueBytes },
+    ...(metadata.base
+      ? { delta: { base: metadata.base, omittedLayers: metadata.omitted?.length ?? 0, omittedBytes: (metadata.omitted ?? []).reduce((sum, o) => sum + o.size, 0) } }
+      : {}),
   };
 }
 

@@ -48,6 +48,13 @@ export interface BundleImage {
   platforms: BundlePlatformImage[];
 }
 
+export interface BundleBase {
+  name: string;
+  version: string;
+  /** sha256 of the base's lading.json bytes: it lists every digest of the base, so it names the base exactly. */
+  metadataDigest: string;
+}
+
 export interface BundleMetadata {
   schema: typeof METADATA_SCHEMA;
   name: string;
@@ -58,6 +65,10 @@ export interface BundleMetadata {
   images: BundleImage[];
   /** Registry mirrors for the nodes, from the spec (absent in bundles without any). */
   mirrors?: Array<{ registry: string; endpoints: string[]; skipVerify: boolean }>;
+  /** A delta bundle: the bundle it was made against (lading.json's sha256 names it exactly). */
+  base?: BundleBase;
+  /** Layers a delta leaves out because the base (so the target) holds them. */
+  omitted?: Array<{ digest: string; size: number }>;
 }
 
 /**

@@ -7,7 +7,7 @@
  * (./claims.ts), which reads the blobs.
  */
 import { InvalidReferenceError, formatReference, parseReference } from '../oci/reference.js';
-import { Problems, BUNDLE_NAME, BUNDLE_VERSION, ROOT_MEDIA_TYPES, checkDescriptor, checkIndex, checkMirror, checkPlatformText } from '../oci/validate.js';
+import { Problems, BUNDLE_NAME, BUNDLE_VERSION, ROOT_MEDIA_TYPES, SHA256_DIGEST, checkDescriptor, checkIndex, checkMirror, checkPlatformText } from '../oci/validate.js';
 import type { ImageIndex } from '../oci/types.js';
 import { printable } from '../util/printable.js';
 import { ANNOTATION_CONTAINERD_NAME, ANNOTATION_REF_NAME, ANNOTATION_SOURCE, METADATA_SCHEMA, layoutMediaType, type BundleBlobRef, type BundleImage, type BundleMetadata } from './layout.js';
@@ -99,7 +99,27 @@ export function checkMetadata(value: unknown, problems: Problems): BundleMetadat
       });
     }
   }
+  checkDelta(value, problems);
   return problems.list.length === before ? (value as unknown as BundleMetadata) : undefined;
+}
+
+/** A delta's base and the layers it leaves out: each one a layer some image uses, with that size. */
+function checkDelta(value: Record<string, unknown>, problems: Problems): void {
+  const { base, omitted } = value;
+  if (base === undefined && omitted === undefined) return;
+  if (!isObject(base) || typeof base.name !== 'string' || !BUNDLE_NAME.test(base.name) || typeof base.version !== 'string' || !BUNDLE_VERSION.test(base.version) || typeof base.metadataDigest !== 'string' || !SHA256_DIGEST.test(base.metadataDigest)) {
+    return problems.add('base', 'expected {name, version, metadataDigest} of the bundle this delta was made against');
+  }
+  if (!Array.isArray(omitted) || omitted.length > 1_000_000) return problems.add('omitted', 'expected the list of layers the delta leaves out');
+  const layers = new Map<string, number>();
+  for (const image of (value.images as BundleImage[] | undefined) ?? []) for (const p of image.platforms ?? []) for (const l of p.layers ?? []) layers.set(l.digest, l.size);
+  const seen = new Set<string>();
+  omitted.forEach((o, i) => {
+    const digest = isObject(o) ? o.digest : undefined;
+    if (typeof digest !== 'string' || !SHA256_DIGEST.test(digest) || !isObject(o) || layers.get(digest) !== o.size) problems.add(`omitted[${i}]`, `${shown(digest)} is not a layer of this bundle's images with that size`);
+    else if (seen.has(digest)) problems.add(`omitted[${i}]`, `${digest} is listed twice`);
+    else seen.add(digest);
+  });
 }
 
 /**

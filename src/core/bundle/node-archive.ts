@@ -8,6 +8,7 @@
 import { PassThrough, type Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import * as tar from 'tar-stream';
+import { AbortError, ExitCode } from '../errors.js';
 import { VerifyingStream } from '../oci/digest.js';
 import { normalizePlatform, platformMatches, type Platform } from '../oci/platform.js';
 import type { Descriptor, ImageIndex } from '../oci/types.js';
@@ -119,7 +120,9 @@ export function streamNodeArchive(reader: BundleReader, plan: NodeArchivePlan, o
     await add(OCI_LAYOUT_FILE, Buffer.from(JSON.stringify({ imageLayoutVersion: '1.0.0' })));
     for (const blob of plan.blobs) {
       const located = reader.blobEntry(blob.digest);
-      if (!located || located.size !== blob.size) throw new Error(`bundle ${reader.path} lacks blob ${blob.digest}`);
+      if (!located || located.size !== blob.size) {
+        throw new AbortError(`${reader.path} lacks blob ${blob.digest}`, { exitCode: ExitCode.bundle, hint: 'A delta bundle is installed only where its base is: serve both (lading serve BASE DELTA), or install the whole bundle.' });
+      }
       const entry = pack.entry({ name: blobPath(blob.digest), size: blob.size, mode: 0o644, mtime: EPOCH });
       await pipeline(reader.openEntry(located), new VerifyingStream(blob, `bundle blob ${blob.digest}`, onBytes), entry);
     }

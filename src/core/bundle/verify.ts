@@ -9,7 +9,7 @@ import { DigestMismatchError, VerifyingStream } from '../oci/digest.js';
 import { printable } from '../util/printable.js';
 import { ImageClaims, type PresenceCheck } from './claims.js';
 import { parseLimited, readDescription } from './documents.js';
-import { BLOBS_DIR, OCI_LAYOUT_FILE } from './layout.js';
+import { BLOBS_DIR, OCI_LAYOUT_FILE, type BundleMetadata } from './layout.js';
 import { BundleReader, type TarEntry } from './reader.js';
 
 export interface VerifyProblem {
@@ -27,6 +27,9 @@ export interface VerifyReport {
   bytesChecked: number;
   images: number;
   problems: VerifyProblem[];
+  /** A delta bundle: the layers it leaves out, which the target must already hold (from its base). */
+  expectedOnTarget?: Array<{ digest: string; size: number }>;
+  base?: BundleMetadata['base'];
 }
 
 export interface VerifyOptions {
@@ -86,8 +89,11 @@ async function verifyOpen(reader: BundleReader, options: VerifyOptions): Promise
     if (version !== '1.0.0') problems.push({ message: `oci-layout has version ${printable(String(version))}` });
   }
 
+  const omitted = new Set((metadata.omitted ?? []).map((o) => o.digest));
   const present: PresenceCheck = (d, image, what) => {
     const entry = reader.blobEntry(d.digest);
+    // A layer a delta leaves out on purpose is the target's to hold (install checks it there).
+    if (!entry && what === 'layer' && omitted.has(d.digest)) return true;
     if (!entry) {
       problems.push({ image, blob: d.digest, message: `${image}: ${what} ${d.digest} is missing` });
       return false;
@@ -115,6 +121,7 @@ async function verifyOpen(reader: BundleReader, options: VerifyOptions): Promise
     bytesChecked,
     images: metadata.images.length,
     problems,
+    ...(metadata.base ? { base: metadata.base, expectedOnTarget: metadata.omitted ?? [] } : {}),
   };
 }
 

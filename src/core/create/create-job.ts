@@ -21,6 +21,7 @@ import {
   ANNOTATION_SOURCE,
   METADATA_SCHEMA,
   layoutMediaType,
+  type BundleBase,
   type BundleImage,
   type BundleMetadata,
 } from '../bundle/layout.js';
@@ -29,11 +30,19 @@ import { BundleWriter } from '../bundle/writer.js';
 import { Semaphore } from '../util/semaphore.js';
 import { LADING_VERSION } from '../version.js';
 
+/** What a delta is made against: the base bundle's identity and the layers it holds. */
+export interface DeltaBase {
+  ref: BundleBase;
+  layers: ReadonlySet<string>;
+}
+
 export interface CreateJobOptions {
   spec: BundleSpec;
   output: string;
   /** Write the bundle as parts of at most this many bytes (NAME.tar.001, ... and NAME.parts). */
   splitBytes?: number;
+  /** A delta: layers the base holds are left out (configs and manifests always go in). */
+  base?: DeltaBase;
   client: RegistryClient;
   cache: BlobCache;
   progress: ProgressHub;
@@ -99,7 +108,7 @@ export class CreateJob {
     const context = { client, cache, onBytes: (n: number) => (this.#downloadedBytes += n), ...(signal ? { signal } : {}) };
     const resolved = await resolveImage(context, image.spec.source, image.spec.ref, image.spec.platforms);
     image.resolved = resolved;
-    image.totalBytes = imageBlobs(resolved).reduce((sum, d) => sum + d.size, 0);
+    image.totalBytes = this.#carried(resolved).reduce((sum, d) => sum + d.size, 0);
     return resolved;
   }
 
@@ -114,7 +123,7 @@ export class CreateJob {
     const blobs = new Map<string, { blob: Descriptor; image: ResolvedImage }>();
     for (const image of this.images) {
       const resolved = this.#require(image);
-      for (const blob of imageBlobs(resolved)) {
+      for (const blob of this.#carried(resolved)) {
         if (!blobs.has(blob.digest)) blobs.set(blob.digest, { blob, image: resolved });
         const listeners = this.#blobListeners.get(blob.digest) ?? [];
         listeners.push(image);
@@ -166,7 +175,7 @@ export class CreateJob {
     try {
       this.#advance(image, 0);
       await Promise.all(
-        imageBlobs(resolved).map(async (blob) => {
+        this.#carried(resolved).map(async (blob) => {
           const outcome = await this.#downloads.get(blob.digest);
           if (outcome === 'cached') this.#advance(image, blob.size);
         }),
@@ -196,7 +205,7 @@ export class CreateJob {
       for (const platform of resolved.platforms) {
         await writer.addBlobBuffer(platform.manifest.digest, platform.manifest.bytes);
         for (const blob of [platform.config, ...platform.layers]) {
-          if (writer.hasBlob(blob.digest)) continue;
+          if (writer.hasBlob(blob.digest) || this.#leftOut(blob, platform.config)) continue;
           await Promise.race([cache.whenAvailable(blob), pulled]);
           const subject = `${resolved.name}: blob ${blob.digest}`;
           const live = cache.follow(blob.digest);
@@ -220,12 +229,23 @@ export class CreateJob {
     return this.#summary(metadata, written);
   }
 
+  /** A layer the delta's base holds: neither pulled nor written. */
+  #leftOut(blob: Descriptor, config: Descriptor): boolean {
+    return blob !== config && blob.digest !== config.digest && (this.#options.base?.layers.has(blob.digest) ?? false);
+  }
+
+  /** The blobs of an image this bundle carries: all of them, or for a delta all but the base's layers. */
+  #carried(image: ResolvedImage): Descriptor[] {
+    const configs = new Set(image.platforms.map((p) => p.config.digest));
+    return imageBlobs(image).filter((b) => configs.has(b.digest) || !this.#options.base?.layers.has(b.digest));
+  }
+
   /** Total bytes step 3 streams into the bundle (unique configs and layers). */
   uniqueBlobBytes(): number {
     const unique = new Map<string, number>();
     for (const image of this.images) {
       if (!image.resolved) continue;
-      for (const blob of imageBlobs(image.resolved)) unique.set(blob.digest, blob.size);
+      for (const blob of this.#carried(image.resolved)) unique.set(blob.digest, blob.size);
     }
     return [...unique.values()].reduce((a, b) => a + b, 0);
   }
@@ -289,8 +309,17 @@ export class CreateJob {
       platforms,
       images,
       ...(spec.mirrors.length ? { mirrors: spec.mirrors } : {}),
+      ...this.#delta(images),
     };
     return { index, metadata };
+  }
+
+  #delta(images: BundleImage[]): Pick<BundleMetadata, 'base' | 'omitted'> {
+    const base = this.#options.base;
+    if (!base) return {};
+    const omitted = new Map<string, number>();
+    for (const image of images) for (const p of image.platforms) for (const l of p.layers) if (base.layers.has(l.digest) && l.digest !== p.config.digest) omitted.set(l.digest, l.size);
+    return { base: base.ref, omitted: [...omitted].map(([digest, size]) => ({ digest, size })) };
   }
 
   #summary(metadata: BundleMetadata, written: { path: string; size: number; sha256: string }): CreateSummary {

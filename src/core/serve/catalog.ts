@@ -64,9 +64,12 @@ function bundleProblem(path: string, problem: string): AbortError {
 }
 
 /** Records the blobs of one bundle; a digest already held by an earlier bundle keeps that copy. */
-function addBlobs(path: string, reader: BundleReader, metadata: BundleMetadata, blobs: Map<string, Stored>): void {
+function addBlobs(path: string, reader: BundleReader, metadata: BundleMetadata, blobs: Map<string, Stored>, fromBase: Map<string, string>): void {
+  const omitted = new Set((metadata.omitted ?? []).map((o) => o.digest));
   const add = (ref: { digest: string; size: number; mediaType: string }, manifest: boolean) => {
     const entry = reader.blobEntry(ref.digest);
+    // A delta's layer left out on purpose: another bundle served with it (its base) must hold it.
+    if (!entry && omitted.has(ref.digest)) return void fromBase.set(ref.digest, `${printable(path)} is a delta against ${metadata.base!.name} ${metadata.base!.version}`);
     if (!entry) throw bundleProblem(path, `lading.json names blob ${ref.digest}, which the bundle does not hold`);
     if (entry.size !== ref.size) throw bundleProblem(path, `blob ${ref.digest} is ${entry.size} bytes in the tar, lading.json says ${ref.size}`);
     if (manifest && !SAFE_MEDIA_TYPE.test(ref.mediaType)) throw bundleProblem(path, `manifest ${ref.digest} has an unusable media type "${printable(ref.mediaType)}"`);
@@ -99,6 +102,7 @@ export async function openCatalog(paths: string[]): Promise<Catalog> {
   };
   try {
     const blobs = new Map<string, Stored>();
+    const fromBase = new Map<string, string>();
     const entries: Array<{ image: ServedImage; digests: string[] }> = [];
     // full name "registry/repo:tag" -> where it came from, to refuse disagreeing bundles
     const fullTags = new Map<string, { bundle: string; digest: string }>();
@@ -106,7 +110,7 @@ export async function openCatalog(paths: string[]): Promise<Catalog> {
       const reader = await BundleReader.open(path);
       readers.push(reader);
       const { metadata } = await readDescription(reader);
-      addBlobs(path, reader, metadata, blobs);
+      addBlobs(path, reader, metadata, blobs, fromBase);
       for (const image of metadata.images) {
         const ref = parseReference(image.name);
         const full = `${ref.registry}/${ref.repository}`;
@@ -132,6 +136,14 @@ export async function openCatalog(paths: string[]): Promise<Catalog> {
         };
         entries.push({ image: served, digests: imageDigests(image) });
       }
+    }
+    const lacking = [...fromBase].filter(([digest]) => !blobs.has(digest));
+    if (lacking.length) {
+      const [digest, delta] = lacking[0]!;
+      throw new AbortError(`${delta}: ${lacking.length === 1 ? 'its layer' : `${lacking.length} of its layers, first`} ${digest}, ${lacking.length === 1 ? 'is' : 'are'} in none of the bundles served`, {
+        exitCode: ExitCode.bundle,
+        hint: 'Serve a delta together with its base: lading serve BASE DELTA.',
+      });
     }
     const { repositories, warnings } = buildRepositories(entries);
     return { bundles: paths, images: entries.map((e) => e.image), repositories, blobs, warnings, close };
