@@ -1,3 +1,0 @@
-module lading.test/cluster/loopfwd
-
-go 1.24
