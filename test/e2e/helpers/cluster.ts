@@ -16,7 +16,7 @@ const HOW_TO_START =
   'with LADING_KUBECONFIG=<that path>, or run everything with `npm run test:e2e`.';
 
 /** The versions test/cluster pins, read from its source (so the specs check the node against the pins). */
-export function pinnedVersions(): { kubernetes: string; containerd: string; etcd: string; sandboxImage: string } {
+export function pinnedVersions(): { kubernetes: string; containerd: string; crio: string; etcd: string; sandboxImage: string } {
   const lib = readFileSync(join(repoRoot, 'test/cluster/lib.sh'), 'utf8');
   const pin = (name: string): string => {
     const m = new RegExp(`^${name}=(\\S+)`, 'm').exec(lib);
@@ -26,9 +26,22 @@ export function pinnedVersions(): { kubernetes: string; containerd: string; etcd
   return {
     kubernetes: pin('LADING_K8S_VERSION'),
     containerd: pin('LADING_CONTAINERD_VERSION'),
+    crio: pin('LADING_CRIO_VERSION'),
     etcd: pin('LADING_ETCD_VERSION'),
     sandboxImage: pin('LADING_SANDBOX_IMAGE'),
   };
+}
+
+/** One node of the test cluster (a machine of its own: namespaces, root, address, hostname). */
+export interface ClusterNode {
+  /** What test/cluster/ssh and reset take: `containerd` or `crio`. */
+  key: string;
+  /** The Kubernetes node name. */
+  name: string;
+  hostname: string;
+  /** Its address on the harness's bridge (10.211.0.0/24), the node's InternalIP. */
+  ip: string;
+  runtime: 'containerd' | 'crio';
 }
 
 export interface TestCluster {
@@ -38,7 +51,10 @@ export interface TestCluster {
   env: Record<string, string>;
   core: k8s.CoreV1Api;
   apps: k8s.AppsV1Api;
+  /** The containerd node's name (the only node of the default cluster). */
   nodeName: string;
+  /** Every node, in the order LADING_CLUSTER_NODES gave them. */
+  nodes: ClusterNode[];
 }
 
 function readEnvFile(path: string): Record<string, string> {
@@ -86,7 +102,63 @@ async function connectOnce(): Promise<TestCluster> {
   }
   const env = readEnvFile(join(dirname(kubeconfigPath), 'cluster.env'));
   const nodeName = env['LADING_NODE_NAME'] ?? '127.0.0.1';
-  return { kc, kubeconfigPath, env, core, apps, nodeName };
+  const nodes = (env['LADING_CLUSTER_NODES'] ?? '')
+    .split(',')
+    .filter(Boolean)
+    .map((key): ClusterNode => {
+      const v = (what: string): string => env[`LADING_NODE_${key.toUpperCase()}_${what}`] ?? '';
+      return { key, name: v('NAME'), hostname: v('HOSTNAME'), ip: v('IP'), runtime: v('RUNTIME') as ClusterNode['runtime'] };
+    });
+  return { kc, kubeconfigPath, env, core, apps, nodeName, nodes };
+}
+
+/**
+ * The node flags lading needs on the harness's nodes: none. Each node has the standard paths for real
+ * (/run/containerd/containerd.sock, ctr on PATH, /etc/containerd/config.toml; CRI-O's and
+ * containers-storage's defaults), and the agent's hostPath / is the node's own root.
+ */
+export function clusterFlags(_c: TestCluster): string[] {
+  return [];
+}
+
+export interface NodeRun {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+/** Runs a command inside a node as its console would (test/cluster/ssh); never throws on a non-zero exit. */
+export async function ssh(c: TestCluster, node: string, command: string[], opts: { input?: string | Buffer; timeoutMs?: number } = {}): Promise<NodeRun> {
+  return harness(c, 'ssh', [node, '--', ...command], opts);
+}
+
+/** `ctr -n k8s.io ...` on the containerd node, through its console. */
+export async function nodeCtr(c: TestCluster, args: string[]): Promise<NodeRun> {
+  return ssh(c, 'containerd', ['ctr', '-n', 'k8s.io', ...args]);
+}
+
+/** Resets a node (test/cluster/reset: a power cut, or `clean` an orderly shutdown) and waits until it is Ready with its new boot id. */
+export async function resetNode(c: TestCluster, node: string, opts: { clean?: boolean } = {}): Promise<NodeRun> {
+  const r = await harness(c, 'reset', [node, ...(opts.clean ? ['--clean'] : [])], { timeoutMs: 300_000 });
+  if (r.code !== 0) throw new Error(`test/cluster/reset ${node} failed (exit ${r.code}): ${r.stderr}`);
+  return r;
+}
+
+function harness(c: TestCluster, script: string, args: string[], opts: { input?: string | Buffer; timeoutMs?: number }): Promise<NodeRun> {
+  const state = c.env['LADING_CLUSTER_STATE'];
+  if (!state) throw new Error(`No cluster.env next to ${c.kubeconfigPath}: test/cluster/${script} needs the state directory. ${HOW_TO_START}`);
+  return new Promise((resolvePromise, reject) => {
+    const child = execFile(
+      'bash',
+      [join(repoRoot, 'test/cluster', script), ...args],
+      { cwd: repoRoot, env: { ...process.env, LADING_CLUSTER_STATE: state }, maxBuffer: 64 << 20, timeout: opts.timeoutMs ?? 120_000, encoding: 'utf8' },
+      (err, stdout, stderr) => {
+        if (err && typeof err.code !== 'number') return reject(new Error(`test/cluster/${script} ${args.join(' ')}: ${err.message}\n${stderr}`));
+        resolvePromise({ code: err ? Number(err.code) : 0, stdout, stderr });
+      },
+    );
+    child.stdin!.end(opts.input ?? '');
+  });
 }
 
 export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));

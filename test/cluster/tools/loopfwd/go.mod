@@ -1,0 +1,3 @@
+module lading.test/cluster/loopfwd
+
+go 1.24
