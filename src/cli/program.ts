@@ -146,9 +146,6 @@ Examples:
     .description('Inject a bundle\'s images into every node\'s container runtime through the Kubernetes API, and prove it.')
     .argument('[bundle]', 'bundle file written by lading create (not with --restore)');
   addClusterOptions(install)
-    .addOption(new Option('--containerd-config <path>', 'containerd config.toml on the nodes (for mirrors)').env('LADING_CONTAINERD_CONFIG').default('/etc/containerd/config.toml'))
-    .addOption(new Option('--mirror-auth <file>', 'credentials for the mirrors (auth.json / Docker config.json format); written into hosts.toml (mode 600), never printed').env('LADING_MIRROR_AUTH'))
-    .addOption(new Option('--mirror-auth-secret <name>', 'or a kubernetes.io/dockerconfigjson Secret with them (NAME in --namespace, or NAMESPACE/NAME)').env('LADING_MIRROR_AUTH_SECRET').conflicts('mirrorAuth'))
     .option('--restore', 'put back every runtime file lading changed on the nodes (from its backups), then restart the runtime')
     .addHelpText(
       'after',
@@ -158,19 +155,29 @@ What it does:
   2. preflight, changing nothing: API version, nodes (platform, runtime, readiness), permissions
   3. shows the plan and asks (or --yes)
   4. per node: a short-lived privileged agent pod in --namespace using an image the node already has
-     (imagePullPolicy: Never); the images the node lacks streamed through the API server (exec, bounded
-     memory): containerd nodes: ctr import into k8s.io; CRI-O nodes: podman/skopeo into the read-only
-     additional image store --image-store, which storage.conf then lists (backed up first, CRI-O restarted
-     only when the file changed); then checked by digest and by starting pods (by tag and by digest)
-  5. agent pods are removed at the end, on failure and on Ctrl-C
+     (imagePullPolicy: Never); the node's own configuration read (the kubelet's runtime endpoint from its
+     command line or config file, containerd's or CRI-O's config; --containerd-socket and
+     --containerd-config override) and settings that defeat air-gapped images reported as warnings; the
+     images the node lacks streamed through the API server (exec, bounded memory): containerd nodes: ctr
+     import into k8s.io, then pinned (io.cri-containerd.pinned) so the kubelet's image GC keeps them;
+     CRI-O nodes: podman/skopeo into the read-only additional image store --image-store, which
+     storage.conf then lists (backed up first, CRI-O restarted only when the file changed) and which GC
+     cannot delete from; then checked by digest and proven by pods (by tag with Never, by digest with
+     IfNotPresent): the kubelet's "already present on machine" or a started container is the proof,
+     whatever the image then does
+  5. what was put on each node (bundle, time, the node's boot id, images) is recorded in a ConfigMap
+     lading-node-NODE in --namespace, for lading check after a reset
+  6. agent pods are removed at the end, on failure and on Ctrl-C
   --restore puts back every file lading recorded in its backup manifest on each node
-  (/var/lib/lading/backups/manifest) and nothing else; pass the same --containerd-config and
-  --storage-conf as the install did, since only files under those directories are restored
+  (/var/lib/lading/backups/manifest) and nothing else, and takes off the pins lading set; pass the same
+  --containerd-config and --storage-conf as the install did, since only files under those directories
+  are restored
   A bundle is read as hostile input: lading.json and index.json are checked field by field and against the
   manifests, and no name from it reaches a node path or a config file unchecked.
 
 Permissions needed: list nodes; get/create/patch namespaces; create/get/delete/deletecollection pods,
-create pods/exec, list events in --namespace (and get the Secret named by --mirror-auth-secret). A namespace lading creates is labelled for privileged
+create pods/exec, list events, get/create/update configmaps in --namespace (and get the Secret named by
+--mirror-auth-secret). A namespace lading creates is labelled for privileged
 pods (PodSecurity) and marked app.kubernetes.io/managed-by=lading; an existing namespace that refuses
 privileged pods is never relabelled: install stops (exit 9) and names the label.`,
     )
@@ -191,8 +198,12 @@ privileged pods is never relabelled: install stops (exit 9) and names the label.
 Without --repair it changes nothing on the nodes: a short-lived agent pod per node lists the runtime's
 images (containerd: the k8s.io namespace; CRI-O: the read-only additional image store, which survives
 CRI-O's wipe of its default store after an unclean shutdown) and compares names and digests with the
-bundle. Exit 0 when every node holds every image of its platform, 10 when something is lost.
-Permissions needed: as for lading install.`,
+bundle, says which are pinned against the kubelet's image GC, and against the install lading recorded
+on the node: rebooted since (its boot id changed) or not, what survived, what was lost, what is not
+pinned. Exit 0 when every node holds every image of its platform, 10 when something is lost.
+--repair configures the runtimes as install does: pass the same --containerd-config, --storage-conf
+and --mirror-auth / --mirror-auth-secret as the install.
+Permissions needed: as for lading install, but configmaps are only read (get).`,
     )
     .action(async (bundle: string, flags) => {
       const { runCheck } = await import('./commands/check.js');
@@ -211,11 +222,15 @@ function addClusterOptions(command: Command): Command {
     .addOption(new Option('--namespace <name>', 'namespace for lading\'s short-lived agent pods').env('LADING_NAMESPACE').default('lading-system'))
     .option('-y, --yes', 'do not ask before changing nodes (needed without a terminal)')
     .addOption(new Option('--agent-image <image>', 'image already on the nodes for agent pods (default: the sandbox image)').env('LADING_AGENT_IMAGE'))
-    .addOption(new Option('--containerd-socket <path>', 'containerd socket on the nodes (default: detected)').env('LADING_CONTAINERD_SOCKET'))
+    .addOption(new Option('--containerd-socket <path>', 'containerd socket on the nodes (default: the kubelet\'s endpoint, from its command line or config)').env('LADING_CONTAINERD_SOCKET'))
     .addOption(new Option('--ctr <path>', 'ctr binary on the nodes (default: detected)').env('LADING_CTR'))
     .addOption(new Option('--image-store <dir>', 'CRI-O nodes: the read-only additional image store').env('LADING_IMAGE_STORE').default('/var/lib/lading/images'))
     .addOption(new Option('--storage-conf <path>', 'CRI-O nodes: containers-storage configuration').env('LADING_STORAGE_CONF').default('/etc/containers/storage.conf'))
-    .addOption(new Option('--smoke-image <image>', 'image the verification pods start (default: the first one of the node)').env('LADING_SMOKE_IMAGE'))
+    // check --repair configures the runtimes as install does: the same files and credentials.
+    .addOption(new Option('--containerd-config <path>', 'containerd config.toml on the nodes, for mirrors (default: from containerd\'s command line, else the distribution\'s path)').env('LADING_CONTAINERD_CONFIG'))
+    .addOption(new Option('--mirror-auth <file>', 'credentials for the mirrors (auth.json / Docker config.json format); written into hosts.toml (mode 600), never printed').env('LADING_MIRROR_AUTH'))
+    .addOption(new Option('--mirror-auth-secret <name>', 'or a kubernetes.io/dockerconfigjson Secret with them (NAME in --namespace, or NAMESPACE/NAME)').env('LADING_MIRROR_AUTH_SECRET').conflicts('mirrorAuth'))
+    .addOption(new Option('--smoke-image <image>', 'prove only this image with pods (default: every image of the node, one container each)').env('LADING_SMOKE_IMAGE'))
     .addOption(new Option('--keep-free <percent>', 'share of each node\'s image filesystem that must stay free after injection; above the kubelet\'s imageGCHighThresholdPercent (85) it deletes images no pod uses yet').env('LADING_KEEP_FREE').default('15'))
     .addOption(new Option('--concurrency <n>', 'nodes worked on at once').env('LADING_NODE_CONCURRENCY').default('2'))
     .option('--json', 'print the report as JSON (changes need --yes)')

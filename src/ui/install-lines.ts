@@ -5,11 +5,20 @@
  */
 import { printableLines } from '../core/util/printable.js';
 import { formatBytes } from '../core/progress.js';
-import type { InstallReport, NodePlan, NodeReport } from '../core/install/install-job.js';
+import type { InstallReport, NodeReport } from '../core/install/report.js';
+import type { NodePlan } from '../core/install/plan.js';
+import { isGood, unpinnedImages } from '../core/install/outcome.js';
+import { pickAgentImage } from '../core/cluster/agent.js';
 
 interface MirrorLike {
   registry: string;
   endpoints: string[];
+}
+
+/** Whether the bundle carries the node's sandbox image (with the node's content: preflight refuses any other). */
+function carriesSandbox(plan: NodePlan): boolean {
+  const sandbox = pickAgentImage(plan.facts.node);
+  return sandbox !== undefined && plan.archive.images.some(({ image }) => image.name === sandbox);
 }
 
 export function planLines(plans: NodePlan[], mirrors: MirrorLike[] = []): string[] {
@@ -24,10 +33,8 @@ export function planLines(plans: NodePlan[], mirrors: MirrorLike[] = []): string
         `${present.size ? `, ${present.size} already present` : ''}` +
         `${plan.imageFs ? ` (${formatBytes(plan.imageFs.available)} of ${formatBytes(plan.imageFs.size)} free on its image filesystem)` : ''}; ` +
         (plan.facts.runtime === 'cri-o'
-          ? 'into the read-only additional image store; storage.conf lists it (backed up first; CRI-O restarts only if the file changes)'
-          : mirrors.length
-            ? 'into containerd'
-            : 'no runtime configuration is changed'),
+          ? `into the read-only additional image store${carriesSandbox(plan) ? ' (the sandbox image too, so a wipe of the default store cannot stop every pod)' : ''}; storage.conf lists it (backed up first; CRI-O restarts only if the file changes)`
+          : `into containerd, pinned against the kubelet's image GC${mirrors.length ? '' : '; no runtime configuration is changed'}`),
     );
   }
   if (mirrors.length) {
@@ -39,17 +46,21 @@ export function planLines(plans: NodePlan[], mirrors: MirrorLike[] = []): string
   return lines.map(printableLines);
 }
 
-const GOOD = new Set(['injected', 'present']);
-
 function imageCell(node: NodeReport, name: string): string {
   const image = node.images.find((i) => i.name === name);
   if (!image) return node.error ? '✖ not done' : '- (other platform)';
-  return `${GOOD.has(image.outcome) ? '✔' : '✖'} ${image.outcome}`;
+  return `${isGood(image.outcome) ? '✔' : '✖'} ${image.outcome}${pinCell(image)}`;
+}
+
+function pinCell(image: NodeReport['images'][number]): string {
+  if (image.pinned === undefined) return '';
+  if (!image.pinned) return ', NOT pinned';
+  return image.pinnedBy === 'read-only store' ? ', pinned (read-only store)' : ', pinned';
 }
 
 function smokeCell(node: NodeReport): string {
   if (!node.smoke) return node.error ? '✖ not done' : '-';
-  return node.smoke.ok ? '✔ started' : '✖ failed';
+  return node.smoke.ok ? '✔ no pull' : '✖ failed';
 }
 
 /** Columns padded to their widest cell; the last one is not padded. */
@@ -58,11 +69,34 @@ function table(rows: string[][]): string[] {
   return rows.map((row) => row.map((cell, column) => (column === row.length - 1 ? cell : cell.padEnd(widths[column]!))).join('   ').trimEnd());
 }
 
+/** Why a node needs a look though nothing failed: runtime settings that defeat air-gapped images, images GC may delete. */
+function warningLines(node: NodeReport): string[] {
+  return [
+    ...(node.warnings ?? []).map((w) => `${node.node}: ${w.message}${w.hint ? `\n      Next: ${w.hint}` : ''}`),
+    ...unpinnedImages(node).map((name) => `${node.node}: ${name} is not pinned: the kubelet's image GC may delete it once the image filesystem passes its high threshold, and an air-gapped node cannot pull it back (lading install pins it)`),
+  ];
+}
+
+/** Check: what happened on the node since the install lading recorded there. */
+function sinceInstallLine(node: NodeReport): string {
+  const since = node.sinceInstall;
+  if (!since) return `${node.node}: no install of this bundle recorded (installed by an older lading, by hand, or not at all)`;
+  const parts = [
+    since.rebooted ? `REBOOTED since the install of ${since.installedAt} (boot id ${since.bootIdThen} -> ${since.bootIdNow})` : `not rebooted since the install of ${since.installedAt}`,
+    `${since.survived.length} survived`,
+    ...(since.lost.length ? [`${since.lost.length} lost: ${since.lost.join(', ')}`] : []),
+    ...(since.unpinned.length ? [`${since.unpinned.length} not pinned: ${since.unpinned.join(', ')}`] : []),
+  ];
+  return `${node.node}: ${parts.join('; ')}`;
+}
+
 /**
- * The install (or check) report: a status line, images x nodes, then each
- * problem and each file written. The pod row is left out when no pod ran (a check).
+ * The install (or check) report: a status line, images x nodes (pinned or
+ * not), then each problem, each warning, for a check what happened since the
+ * install, for an install how each image was proven, and each file written.
+ * The pod row is left out when no pod ran (a check).
  */
-export function reportLines(report: InstallReport, { title }: { title?: string } = {}): string[] {
+export function reportLines(report: InstallReport, { title, check = false }: { title?: string; check?: boolean } = {}): string[] {
   const lines = [`${report.ok ? '✔ OK' : '✖ FAILED'}${title ? ` (${title})` : ''}  ${report.cluster.server} (${report.cluster.version})`, ''];
   const names = [...new Set(report.nodes.flatMap((n) => n.images.map((i) => i.name)))];
   const rows = [
@@ -77,12 +111,29 @@ export function reportLines(report: InstallReport, { title }: { title?: string }
   for (const node of report.nodes) {
     if (node.error) problems.push(`${node.node}: ${node.error}${node.hint ? `\n      Next: ${node.hint}` : ''}`);
     for (const image of node.images) {
-      if (!GOOD.has(image.outcome)) problems.push(`${node.node}: ${image.name} ${image.outcome}${image.detail ? ` (${image.detail})` : ''}`);
+      if (!isGood(image.outcome)) problems.push(`${node.node}: ${image.name} ${image.outcome}${image.detail ? ` (${image.detail})` : ''}`);
     }
-    if (node.smoke && !node.smoke.ok) problems.push(`${node.node}: pod from ${node.smoke.image}: ${node.smoke.detail}`);
+    if (node.smoke && !node.smoke.ok) problems.push(`${node.node}: pods from ${node.smoke.image}: ${node.smoke.detail}`);
     for (const file of node.changedFiles) files.push(`${node.node}: ${file}`);
   }
   if (problems.length) lines.push('', 'Problems:', ...problems.map((p) => `  ✖ ${p}`));
+  const warnings = report.nodes.flatMap(warningLines);
+  if (warnings.length) lines.push('', 'Warnings:', ...warnings.map((w) => `  ! ${w}`));
+  const checked = report.nodes.filter((n) => !n.error);
+  if (check && checked.length) lines.push('', 'Since install:', ...checked.map((n) => `  ${sinceInstallLine(n)}`));
+  const proofs = report.nodes.flatMap((node) => node.images.filter((i) => i.proof).map((i) => `${node.node}  ${i.name}  by name: ${i.proof!.byName ?? '✖'}; by digest: ${i.proof!.byDigest ?? '✖'}`));
+  if (proofs.length) lines.push('', 'Proof (the kubelet\'s own signal that it found each image on the node, whatever the image then does):', ...proofs.map((p) => `  ${p}`));
   if (files.length) lines.push('', 'Files written (originals backed up on the node; lading install --restore puts them back):', ...files.map((f) => `  ${f}`));
   return lines.map(printableLines);
+}
+
+/** `install --restore`, one line per node: what was put back and which pins were taken off. */
+export function restoreLines(nodes: NodeReport[]): string[] {
+  return nodes
+    .map((n) => {
+      if (n.error) return `${n.node}: ✖ ${n.error}`;
+      const done = [...(n.changedFiles.length ? [`restored ${n.changedFiles.join(', ')}`] : []), ...(n.unpinned?.length ? [`unpinned ${n.unpinned.join(', ')}`] : [])];
+      return `${n.node}: ${done.join('; ') || 'nothing to restore'}`;
+    })
+    .map(printableLines);
 }

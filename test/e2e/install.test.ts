@@ -172,10 +172,14 @@ describe('lading install on the offline test cluster', () => {
     assert.ok(listed.includes(app.ref), 'the image is back under its name');
   });
 
-  it('--restore on a containerd node finds nothing lading changed, and says so', async () => {
+  it('--restore on a containerd node finds no file lading changed, and takes off the pins it set', async () => {
     const r = await runLading(['install', '--restore', '--kubeconfig', c.kubeconfigPath, '--yes', '--json'], { timeoutMs: 180_000 });
     assert.equal(r.code, 0, `${r.stdout}\n${r.stderr}`);
-    assert.deepEqual(JSON.parse(r.stdout), { ok: true, nodes: [{ node: c.nodeName, restored: [] }] });
+    const report = JSON.parse(r.stdout);
+    assert.deepEqual(report.nodes.map((n: { node: string; restored: string[] }) => [n.node, n.restored]), [[c.nodeName, []]]);
+    assert.deepEqual([...report.nodes[0].unpinned].sort(), [app.ref, app.digestRef].sort(), 'the tag and digest names lading pinned');
+    const again = await runLading(['install', '--restore', '--kubeconfig', c.kubeconfigPath, '--yes', '--json'], { timeoutMs: 180_000 });
+    assert.deepEqual(JSON.parse(again.stdout).nodes[0].unpinned, [], 'nothing of lading\'s is left pinned');
   });
 
   it('a corrupted bundle is refused before the cluster is touched', async () => {
@@ -242,7 +246,7 @@ describe('lading install on the offline test cluster', () => {
       );
       const r = await runLading(['install', bundle, '--kubeconfig', kubeconfig, '--yes']);
       assert.equal(r.code, 9, r.stderr);
-      assert.match(r.stderr, /does not allow this identity to: create namespaces; create pods in namespace lading-system; create pods\/exec in namespace lading-system;/);
+      assert.match(r.stderr, /does not allow this identity to: create configmaps in namespace lading-system; create namespaces; create pods in namespace lading-system; create pods\/exec in namespace lading-system;.* update configmaps in namespace lading-system/);
     } finally {
       await rbac.deleteClusterRoleBinding({ name: `${ns}-viewer` }).catch(() => undefined);
       await rbac.deleteClusterRole({ name: `${ns}-viewer` }).catch(() => undefined);

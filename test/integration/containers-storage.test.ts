@@ -2,12 +2,13 @@
  * The CRI-O path against this machine's real containers-storage (podman): a
  * bundle's images loaded into a separate store, listed with their source
  * digests, seen read-only by a podman that uses it as an additional store (as
- * CRI-O does), and storage.conf edited with a backup and restored.
+ * CRI-O does), the same with skopeo as the loader, and storage.conf edited
+ * with a backup and restored.
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -92,6 +93,30 @@ describe('containers-storage (the CRI-O path) with the real podman', () => {
       '--storage-opt', `additionalimagestore=${store.root}`, 'images', '--format', '{{.Repository}}:{{.Tag}} {{.ReadOnly}}',
     ]);
     for (const image of images) assert.match(stdout, new RegExp(`${image.ref.replace(/[.]/g, '\\.')} true`));
+  });
+
+  test('with skopeo instead of podman: loaded and listed the same (the list is read from the store itself)', async () => {
+    const shell = localShell();
+    const skopeo = requireTool('skopeo', 'install it with `apt-get install skopeo` (or run `bash scripts/install-test-deps`)');
+    const storageConf = join(work, 'skopeo-storage.conf');
+    await writeFile(storageConf, OCNE_CONF);
+    const detected = await detectContainersStorage(shell, { root: join(work, 'skopeo-store'), storageConf });
+    // A CRI-O host that has skopeo and no podman.
+    const store = { ...detected, tool: { kind: 'skopeo' as const, path: skopeo } };
+    assert.deepEqual(Object.fromEntries(await listStore(shell, store)), {}, 'a store never written to holds nothing');
+    const reader = await BundleReader.open(bundle);
+    try {
+      const { metadata } = await readDescription(reader);
+      for (const image of metadata.images) {
+        await loadIntoStore(shell, store, image.name, streamNodeArchive(reader, planNodeArchive([image], 'linux/amd64'), { digestNames: false }));
+      }
+    } finally {
+      await reader.close();
+    }
+    assert.deepEqual(Object.fromEntries(await listStore(shell, store)), Object.fromEntries(images.map((i) => [i.ref, i.digest])));
+    const { stdout } = await run('podman', ['--root', store.root, '--runroot', join(work, 'skopeo-run'), '--storage-driver', 'overlay', 'images', '--format', '{{.Repository}}:{{.Tag}} {{.Digest}}']);
+    for (const image of images) assert.match(stdout, new RegExp(`${image.ref.replace(/[.]/g, '\\.')} ${image.digest}`), 'podman agrees');
+    assert.deepEqual((await readdir(work)).filter((f) => f.startsWith('.lading-load')), [], 'the archive skopeo read from a file is gone');
   });
 
   test('storage.conf gains the store next to /usr/ock/containers, with a backup that --restore puts back', async () => {

@@ -13,7 +13,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { localShell } from '../support/local-shell.js';
 import { AbortError, ExitCode } from '../../src/core/errors.js';
-import { configureContainerdMirrors } from '../../src/core/install/drivers.js';
+import { configureContainerdMirrors } from '../../src/core/install/containerd-driver.js';
 import { writeHostFileWithBackup } from '../../src/core/config/host-files.js';
 import { restoreHostFiles } from '../../src/core/config/host-restore.js';
 import type { NodeFacts } from '../../src/core/cluster/preflight.js';

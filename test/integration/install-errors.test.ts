@@ -106,6 +106,23 @@ describe('check refuses bad input with one clear line', () => {
     assert.match(r.stderr, new RegExp(`reach the API server at https://127\\.0\\.0\\.1:${port}: cannot reach the cluster \\(ECONNREFUSED\\)`));
   });
 
+  test('check takes install\'s configure flags, since --repair configures the runtimes as install does', async () => {
+    const help = await runLading(['check', '--help']);
+    assert.equal(help.code, 0, help.stderr);
+    for (const flag of ['--containerd-config <path>', '--storage-conf <path>', '--mirror-auth <file>', '--mirror-auth-secret <name>', '--containerd-socket <path>', '--ctr <path>']) {
+      assert.ok(help.stdout.includes(flag), `${flag} in check --help`);
+    }
+    const file = join(work, 'closed-repair.yaml');
+    await writeFile(file, kubeconfig(`https://127.0.0.1:${await freePort()}`));
+    const auth = join(work, 'mirror-auth.json');
+    await writeFile(auth, '{"auths": {}}');
+    const r = await runLading(['check', bundle, '--repair', '--yes', '--kubeconfig', file, '--containerd-config', '/etc/site/containerd.toml', '--storage-conf', '/etc/site/storage.conf', '--mirror-auth', auth]);
+    assert.equal(r.code, 8, `accepted, then the cluster is unreachable: ${r.stderr}`);
+    const both = await runLading(['check', bundle, '--mirror-auth', auth, '--mirror-auth-secret', 'creds']);
+    assert.equal(both.code, 2, both.stderr);
+    assert.match(both.stderr, /option '--mirror-auth-secret <name>' cannot be used with option '--mirror-auth <file>'/);
+  });
+
   test('--repair without a terminal needs --yes; a missing bundle argument is a usage error', async () => {
     const repair = await runLading(['check', bundle, '--repair']);
     assert.equal(repair.code, 2, repair.stderr);

@@ -29,11 +29,11 @@ export async function runCheck(bundle: string, flags: CheckFlags, streams: Strea
     const lossy = [...losses.keys()];
     if (!flags.repair || checked.ok) {
       if (mode === 'json') writeJson(streams.stdout, { ...checked, lost: lossy });
-      else streams.stdout.write(reportLines(checked, { title: checked.ok ? 'every image present' : 'images lost' }).join('\n') + (checked.ok ? '\n' : '\nlading check --repair (or lading install) streams in only what is missing.\n'));
+      else streams.stdout.write(reportLines(checked, { title: checked.ok ? 'every image present' : 'images lost', check: true }).join('\n') + (checked.ok ? '\n' : '\nlading check --repair (or lading install) streams in only what is missing.\n'));
       return checked.ok ? ExitCode.ok : ExitCode.node;
     }
 
-    if (mode !== 'json') streams.stdout.write(reportLines(checked, { title: 'images lost' }).join('\n') + '\n');
+    if (mode !== 'json') streams.stdout.write(reportLines(checked, { title: 'images lost', check: true }).join('\n') + '\n');
     // The repair is an install on the nodes that lost something: verify, preflight, plan, confirm.
     await runTasksView(mode, streams, progress, (renderer, rendererOptions, outputIntervalMs) =>
       buildPreflightTasks(job, { renderer, rendererOptions, concurrency, progress, outputIntervalMs }),

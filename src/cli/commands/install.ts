@@ -6,8 +6,9 @@
 import { AbortError, ExitCode } from '../../core/errors.js';
 import { ProgressHub } from '../../core/progress.js';
 import { connectCluster } from '../../core/cluster/kube.js';
-import { InstallJob, type InstallReport } from '../../core/install/install-job.js';
-import { planLines, reportLines } from '../../ui/install-lines.js';
+import { InstallJob } from '../../core/install/install-job.js';
+import type { InstallReport } from '../../core/install/report.js';
+import { planLines, reportLines, restoreLines } from '../../ui/install-lines.js';
 import { buildInstallTasks, buildPreflightTasks, buildRestorePreflightTasks, buildRestoreTasks } from '../../core/tasks/install-tasks.js';
 import { onInterrupt, type Interrupt } from '../interrupt.js';
 import { pickOutputMode, writeJson, type OutputMode, type Streams } from '../output.js';
@@ -133,8 +134,8 @@ export async function runInstall(bundle: string | undefined, flags: InstallFlags
       );
       if (interrupt.signal.aborted) throw interrupt.signal.reason;
       const report = job.report();
-      if (mode === 'json') writeJson(streams.stdout, { ok: !ctx.nodesFailed, nodes: report.nodes.map((n) => ({ node: n.node, restored: n.changedFiles, error: n.error })) });
-      else for (const n of report.nodes) streams.stdout.write(`${n.node}: ${n.error ? `✖ ${n.error}` : n.changedFiles.length ? `restored ${n.changedFiles.join(', ')}` : 'nothing to restore'}\n`);
+      if (mode === 'json') writeJson(streams.stdout, { ok: !ctx.nodesFailed, nodes: report.nodes.map((n) => ({ node: n.node, restored: n.changedFiles, unpinned: n.unpinned ?? [], error: n.error })) });
+      else streams.stdout.write(restoreLines(report.nodes).join('\n') + '\n');
       return ctx.nodesFailed ? ExitCode.node : ExitCode.ok;
     }
     await runTasksView(mode, streams, progress, (renderer, rendererOptions, outputIntervalMs) =>

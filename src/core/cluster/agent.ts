@@ -34,7 +34,8 @@ export function pickAgentImage(node: k8s.V1Node): string | undefined {
   return pause?.name;
 }
 
-function agentPod(namespace: string, node: string, image: string): k8s.V1Pod {
+/** The agent pod: pinned to the node, tolerating every taint, privileged, the host's / at /host; no hostPID (host processes show through /host/proc). */
+export function agentPod(namespace: string, node: string, image: string): k8s.V1Pod {
   return pinnedPod({
     namespace,
     node,
@@ -135,33 +136,48 @@ export async function removeAgents(conn: ClusterConnection, namespace: string): 
     .catch(() => undefined);
 }
 
-async function podEvents(conn: ClusterConnection, namespace: string, pod: string): Promise<string> {
-  try {
-    const events = await conn.core.listNamespacedEvent({ namespace, fieldSelector: `involvedObject.name=${pod}` });
-    return events.items
-      .slice(-5)
-      .map((e) => `${e.reason}: ${e.message}`)
-      .join('; ');
-  } catch {
-    return '';
+/** An agent pod that did not start; `sandbox` when the kubelet could not even create its sandbox for want of the sandbox image. */
+export class AgentStartError extends AbortError {
+  constructor(message: string, readonly sandbox: k8s.CoreV1Event | undefined, hint: string) {
+    super(message, { exitCode: ExitCode.node, hint });
+    this.name = 'AgentStartError';
   }
 }
 
+/** The kubelet's word that a pod's sandbox cannot be made because the sandbox (pause) image is not there (CRI-O: "image not known"; containerd: it tries to pull it). */
+export function sandboxImageFailure(events: readonly k8s.CoreV1Event[]): k8s.CoreV1Event | undefined {
+  return events.find((e) => e.reason === 'FailedCreatePodSandBox' && /sandbox image|pause|image not known|pull/i.test(e.message ?? ''));
+}
+
+async function podEvents(conn: ClusterConnection, namespace: string, pod: string): Promise<k8s.CoreV1Event[]> {
+  try {
+    return (await conn.core.listNamespacedEvent({ namespace, fieldSelector: `involvedObject.name=${pod}` })).items;
+  } catch {
+    return [];
+  }
+}
+
+const eventText = (events: readonly k8s.CoreV1Event[]) =>
+  events
+    .slice(-5)
+    .map((e) => `${e.reason}: ${e.message}`)
+    .join('; ');
+
 async function waitForRunning(conn: ClusterConnection, namespace: string, pod: string, node: string, timeoutMs: number, signal?: AbortSignal): Promise<void> {
   const deadline = Date.now() + timeoutMs;
-  for (;;) {
+  for (let round = 1; ; round++) {
     if (signal?.aborted) throw signal.reason;
     const current = await api(`read agent pod ${pod}`, () => conn.core.readNamespacedPod({ namespace, name: pod }));
     if (current.status?.phase === 'Running') return;
     const waiting = current.status?.containerStatuses?.[0]?.state?.waiting;
     const stuck = waiting && /ErrImageNeverPull|ImagePullBackOff|ErrImagePull|CreateContainerConfigError|CreateContainerError|InvalidImageName/.test(waiting.reason ?? '');
-    if (current.status?.phase === 'Failed' || current.status?.phase === 'Succeeded' || stuck || Date.now() > deadline) {
-      const events = await podEvents(conn, namespace, pod);
+    // A pod that never gets a sandbox stays Pending with no container status: the events say why, so look every 2 s.
+    const events = round % 4 === 0 || stuck || Date.now() > deadline || current.status?.phase === 'Failed' ? await podEvents(conn, namespace, pod) : [];
+    const sandbox = sandboxImageFailure(events);
+    if (sandbox || current.status?.phase === 'Failed' || current.status?.phase === 'Succeeded' || stuck || Date.now() > deadline) {
       const state = waiting ? `${waiting.reason}: ${waiting.message ?? ''}` : `phase ${current.status?.phase ?? 'unknown'}`;
-      throw new AbortError(`node ${node}: agent pod ${pod} did not start (${state.trim()})${events ? `; events: ${events}` : ''}`, {
-        exitCode: ExitCode.node,
-        hint: 'Check that the node is Ready and that lading\'s namespace allows privileged pods; --agent-image picks another image.',
-      });
+      const said = eventText(events);
+      throw new AgentStartError(`node ${node}: agent pod ${pod} did not start (${state.trim()})${said ? `; events: ${said}` : ''}`, sandbox, 'Check that the node is Ready and that lading\'s namespace allows privileged pods; --agent-image picks another image.');
     }
     await sleep(500, signal);
   }

@@ -26,6 +26,8 @@ export interface NodeFacts {
   taints: string[];
   /** Image names the node reports (tags and name@digest forms). */
   images: Set<string>;
+  /** Changes at every boot: tells a reboot (or a hard reset) since an install. */
+  bootID: string;
   node: k8s.V1Node;
 }
 
@@ -45,6 +47,7 @@ export function describeNode(node: k8s.V1Node): NodeFacts {
     ready: node.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True') ?? false,
     taints: (node.spec?.taints ?? []).map((t) => `${t.key}${t.value ? `=${t.value}` : ''}:${t.effect}`),
     images: new Set((node.status?.images ?? []).flatMap((i) => i.names ?? [])),
+    bootID: info?.bootID ?? '',
     node,
   };
 }
@@ -70,7 +73,16 @@ export function installPermissions(namespace: string): Permission[] {
     { verb: 'deletecollection', resource: 'pods', namespace },
     { verb: 'create', resource: 'pods', subresource: 'exec', namespace },
     { verb: 'list', resource: 'events', namespace },
+    // Each node's record of what install put there (what a reset did, for check).
+    { verb: 'get', resource: 'configmaps', namespace },
+    { verb: 'create', resource: 'configmaps', namespace },
+    { verb: 'update', resource: 'configmaps', namespace },
   ];
+}
+
+/** What `lading check` does with the API: as install, but it only reads the node records. */
+export function checkPermissionList(namespace: string): Permission[] {
+  return installPermissions(namespace).filter((p) => p.resource !== 'configmaps' || p.verb === 'get');
 }
 
 export async function checkPermissions(conn: ClusterConnection, permissions: Permission[]): Promise<void> {

@@ -1,27 +1,40 @@
 /**
- * Proof that a node can start an injected image without pulling: a pod pinned
- * to the node with `imagePullPolicy: Never` (by name), and one by the source
- * digest with `IfNotPresent` (a digest users pin must resolve offline). Each
- * must reach Running (or finish successfully, for images that exit at once).
+ * Proof that a node can start the injected images without pulling: pods
+ * pinned to the node, one container per image, by name with
+ * `imagePullPolicy: Never` and by the source digest with `IfNotPresent` (a
+ * digest users pin must resolve offline). What counts is the kubelet's own
+ * signal that it found each image locally (proof.ts), not whether the image
+ * runs: data-only and distroless images are proven as well.
  */
 import type * as k8s from '@kubernetes/client-node';
 import { sleep } from '../oci/retry.js';
 import type { BundleImage } from '../bundle/layout.js';
+import { digestName } from '../bundle/node-archive.js';
 import type { ClusterConnection } from '../cluster/kube.js';
 import { pinnedPod } from '../cluster/pods.js';
+import { containerEvents, containerVerdict, waitingFor, type Verdict } from './proof.js';
+import type { ImageProof, SmokeReport } from './report.js';
 
-export interface SmokeResult {
-  image: string;
-  ok: boolean;
-  detail: string;
+/** Containers per pod: enough for most bundles in one pod, few enough to start at once on a small node. */
+const PER_POD = 16;
+
+type Policy = 'Never' | 'IfNotPresent';
+
+function smokePod(namespace: string, node: string, images: string[], policy: Policy): k8s.V1Pod {
+  return pinnedPod({
+    namespace,
+    node,
+    generateName: 'lading-smoke-',
+    labels: { 'app.kubernetes.io/name': 'lading-smoke' },
+    containers: images.map((image, i) => ({ name: `i${i}`, image, imagePullPolicy: policy })),
+  });
 }
 
-function smokePod(namespace: string, node: string, image: string, policy: 'Never' | 'IfNotPresent'): k8s.V1Pod {
-  return pinnedPod({ namespace, node, generateName: 'lading-smoke-', labels: { 'app.kubernetes.io/name': 'lading-smoke' }, containers: [{ name: 'smoke', image, imagePullPolicy: policy }] });
-}
-
-async function startsWithoutPull(conn: ClusterConnection, pod: k8s.V1Pod, timeoutMs: number, signal?: AbortSignal): Promise<string | undefined> {
+/** Starts one pod and waits until the kubelet gave a verdict on each container (or the time is up); the pod is deleted after. */
+async function verdicts(conn: ClusterConnection, pod: k8s.V1Pod, policy: Policy, timeoutMs: number, signal?: AbortSignal): Promise<Array<{ proof: string } | { failure: string }>> {
   const namespace = pod.metadata!.namespace!;
+  const containers = pod.spec!.containers.map((c) => c.name);
+  const found: Verdict[] = containers.map(() => undefined);
   const created = await conn.core.createNamespacedPod({ namespace, body: pod });
   const name = created.metadata!.name!;
   try {
@@ -29,15 +42,15 @@ async function startsWithoutPull(conn: ClusterConnection, pod: k8s.V1Pod, timeou
     for (;;) {
       if (signal?.aborted) throw signal.reason;
       const current = await conn.core.readNamespacedPod({ namespace, name });
-      const status = current.status?.containerStatuses?.[0];
-      if (current.status?.phase === 'Running' || current.status?.phase === 'Succeeded') return undefined;
-      const waiting = status?.state?.waiting;
-      if (waiting && /ErrImageNeverPull|ImagePullBackOff|ErrImagePull|InvalidImageName|CreateContainerError|CreateContainerConfigError/.test(waiting.reason ?? '')) {
-        return `${waiting.reason}: ${waiting.message ?? ''}`.trim();
+      const events = (await conn.core.listNamespacedEvent({ namespace, fieldSelector: `involvedObject.name=${name}` })).items;
+      const statuses = current.status?.containerStatuses ?? [];
+      containers.forEach((c, i) => {
+        found[i] ??= containerVerdict(statuses.find((s) => s.name === c), containerEvents(events, c), policy === 'IfNotPresent');
+      });
+      if (found.every(Boolean)) return found as Array<{ proof: string } | { failure: string }>;
+      if (Date.now() > deadline) {
+        return containers.map((c, i) => found[i] ?? { failure: `no sign from the kubelet after ${timeoutMs / 1000}s (${waitingFor(statuses.find((s) => s.name === c), current.status?.phase)})` });
       }
-      const terminated = status?.state?.terminated;
-      if (current.status?.phase === 'Failed') return `exited ${terminated?.exitCode ?? '?'} (${terminated?.reason ?? 'failed'})`;
-      if (Date.now() > deadline) return `not running after ${timeoutMs / 1000}s (${waiting?.reason ?? current.status?.phase ?? 'unknown'})`;
       await sleep(500, signal);
     }
   } finally {
@@ -45,17 +58,42 @@ async function startsWithoutPull(conn: ClusterConnection, pod: k8s.V1Pod, timeou
   }
 }
 
-export async function runSmokePod(
+async function prove(conn: ClusterConnection, namespace: string, node: string, names: string[], policy: Policy, timeoutMs: number, signal?: AbortSignal) {
+  const results: Array<{ proof: string } | { failure: string }> = [];
+  for (let i = 0; i < names.length; i += PER_POD) {
+    results.push(...(await verdicts(conn, smokePod(namespace, node, names.slice(i, i + PER_POD), policy), policy, timeoutMs, signal)));
+  }
+  return results;
+}
+
+/** Per image how it was proven (or why not), and the node's one-line summary. */
+export async function runSmokePods(
   conn: ClusterConnection,
-  options: { namespace: string; node: string; image: BundleImage; timeoutMs?: number; signal?: AbortSignal },
-): Promise<SmokeResult> {
-  const { namespace, node, image } = options;
+  options: { namespace: string; node: string; images: BundleImage[]; timeoutMs?: number; signal?: AbortSignal },
+): Promise<{ smoke: SmokeReport; proofs: Map<string, ImageProof> }> {
+  const { namespace, node, images, signal } = options;
   const timeout = options.timeoutMs ?? 90_000;
-  const byName = await startsWithoutPull(conn, smokePod(namespace, node, image.name, 'Never'), timeout, options.signal);
-  if (byName) return { image: image.name, ok: false, detail: `by name: ${byName}` };
-  const repository = image.name.replace(/@.*$/, '').replace(/:[^:/]+$/, '');
-  const pinned = `${repository}@${image.root.digest}`;
-  const byDigest = await startsWithoutPull(conn, smokePod(namespace, node, pinned, 'IfNotPresent'), timeout, options.signal);
-  if (byDigest) return { image: image.name, ok: false, detail: `by digest ${pinned}: ${byDigest}` };
-  return { image: image.name, ok: true, detail: `started by name (Never) and by digest (IfNotPresent)` };
+  const byDigestNames = images.map((image) => digestName(image) ?? image.name);
+  const [byName, byDigest] = await Promise.all([
+    prove(conn, namespace, node, images.map((i) => i.name), 'Never', timeout, signal),
+    prove(conn, namespace, node, byDigestNames, 'IfNotPresent', timeout, signal),
+  ]);
+  const proofs = new Map<string, ImageProof>();
+  const failures: string[] = [];
+  images.forEach((image, i) => {
+    const tag = byName[i]!;
+    const digest = byDigest[i]!;
+    const proof: ImageProof = {};
+    if ('proof' in tag) proof.byName = tag.proof;
+    else failures.push(`${image.name} by name: ${tag.failure}`);
+    if ('proof' in digest) proof.byDigest = digest.proof;
+    else failures.push(`${image.name} by digest ${byDigestNames[i]}: ${digest.failure}`);
+    proofs.set(image.name, proof);
+  });
+  const smoke: SmokeReport = {
+    image: images.map((i) => i.name).join(', '),
+    ok: failures.length === 0,
+    detail: failures.length ? failures.join('; ') : `found without a pull by name (Never) and by digest (IfNotPresent): ${images.length} image${images.length === 1 ? '' : 's'}`,
+  };
+  return { smoke, proofs };
 }

@@ -8,7 +8,9 @@ import type { Readable } from 'node:stream';
 import { parse } from 'smol-toml';
 import { AbortError, ExitCode } from '../errors.js';
 import { shellQuote, type HostShell } from '../host.js';
-import { DEFAULT_BACKUP_DIR, readHostFile, writeHostFileWithBackup } from '../config/host-files.js';
+import { DEFAULT_BACKUP_DIR, nodeSaid, readHostFile, writeHostFileWithBackup } from '../config/host-files.js';
+import { parseBoundedJson } from '../util/bounded-json.js';
+import { printable } from '../util/printable.js';
 import { DEFAULT_IMAGE_STORE, addAdditionalImageStore } from '../config/storage-conf.js';
 
 export const DEFAULT_STORAGE_CONF = '/etc/containers/storage.conf';
@@ -21,21 +23,28 @@ export interface ContainersStore {
   driver: string;
   tool: { kind: 'podman' | 'skopeo'; path: string };
   storageConf: string;
+  /** CRI-O's own (default) store: the one its wipe empties. */
+  defaultRoot: string;
 }
 
 export interface StoreOptions {
   root?: string;
   storageConf?: string;
+  /** CRI-O's storage_driver and root when crio.conf sets them (they override storage.conf). */
+  driver?: string;
+  defaultRoot?: string;
 }
 
 export async function detectContainersStorage(shell: HostShell, options: StoreOptions = {}): Promise<ContainersStore> {
   const storageConf = options.storageConf ?? DEFAULT_STORAGE_CONF;
   const root = options.root ?? DEFAULT_IMAGE_STORE;
   const text = (await readHostFile(shell, storageConf)) ?? '';
-  let driver = 'overlay';
+  let driver = options.driver ?? 'overlay';
+  let defaultRoot = options.defaultRoot ?? '/var/lib/containers/storage';
   try {
-    const conf = parse(text) as { storage?: { driver?: string } };
-    if (conf.storage?.driver) driver = conf.storage.driver;
+    const conf = parse(text) as { storage?: { driver?: unknown; graphroot?: unknown } };
+    if (!options.driver && typeof conf.storage?.driver === 'string' && conf.storage.driver) driver = conf.storage.driver;
+    if (!options.defaultRoot && typeof conf.storage?.graphroot === 'string' && conf.storage.graphroot) defaultRoot = conf.storage.graphroot;
   } catch {
     throw new AbortError(`node ${shell.node}: ${storageConf} is not valid TOML`, { exitCode: ExitCode.node });
   }
@@ -47,33 +56,90 @@ export async function detectContainersStorage(shell: HostShell, options: StoreOp
       hint: 'CRI-O hosts usually have podman or skopeo; install one of them on the node.',
     });
   }
-  return { root, runroot: `/run/lading/${root.replace(/[^a-zA-Z0-9]+/g, '-').replace(/^-|-$/g, '')}`, driver, tool: { kind, path }, storageConf };
+  return { root, runroot: runrootFor(root), driver, tool: { kind, path }, storageConf, defaultRoot };
+}
+
+/** lading's run directory for a store it fills (state that a reboot may drop). */
+export function runrootFor(root: string): string {
+  return `/run/lading/${root.replace(/[^a-zA-Z0-9]+/g, '-').replace(/^-|-$/g, '')}`;
+}
+
+/** The containers-storage reference skopeo writes to. */
+export function storageRef(store: Pick<ContainersStore, 'driver' | 'root' | 'runroot'>, name: string): string {
+  return `containers-storage:[${store.driver}@${store.root}+${store.runroot}]${name}`;
 }
 
 function podman(store: ContainersStore, args: string): string {
   return `${shellQuote(store.tool.path)} --root ${shellQuote(store.root)} --runroot ${shellQuote(store.runroot)} --storage-driver ${shellQuote(store.driver)} ${args}`;
 }
 
-function storageRef(store: ContainersStore, name: string): string {
-  return `containers-storage:[${store.driver}@${store.root}+${store.runroot}]${name}`;
+
+/** Where containers-storage keeps its list of images: written atomically by podman, skopeo and CRI-O alike. */
+export function storeImagesFile(root: string, driver: string): string {
+  return `${root.replace(/\/+$/, '')}/${driver}-images/images.json`;
 }
 
-/** Image name -> digest (the source index or manifest digest) of what the store holds. */
-export async function listStore(shell: HostShell, store: ContainersStore): Promise<Map<string, string>> {
+/**
+ * Image name -> digest from a store's images.json: the digest podman shows,
+ * the one the image was copied by (the source index or manifest digest).
+ * Untagged images have no name and are left out. Undefined when the text is
+ * not such a list.
+ */
+export function parseStoreImages(text: string): Map<string, string> | undefined {
+  let value: unknown;
+  try {
+    value = parseBoundedJson(Buffer.from(text, 'utf8'), { maxBytes: 64 << 20, maxValues: 4_000_000, maxDepth: 8 });
+  } catch {
+    return undefined;
+  }
+  if (!Array.isArray(value)) return undefined;
   const images = new Map<string, string>();
-  if (store.tool.kind !== 'podman') {
-    // skopeo cannot list a store; each image is checked with inspect instead (see hasImage).
-    return images;
-  }
-  const result = await shell.hostExec(`mkdir -p ${shellQuote(store.root)} && ${podman(store, "images --format '{{.Repository}}:{{.Tag}} {{.Digest}}'")}`);
-  if (result.exitCode !== 0) {
-    throw new AbortError(`node ${shell.node}: listing ${store.root} failed: ${(result.stderr || result.message).trim()}`, { exitCode: ExitCode.node });
-  }
-  for (const line of result.stdout.split('\n')) {
-    const [name, digest] = line.trim().split(/\s+/);
-    if (name && digest?.startsWith('sha256:') && !name.startsWith('<none>')) images.set(name, digest);
+  for (const image of value as Array<{ names?: unknown; digest?: unknown }>) {
+    const digest = image?.digest;
+    if (typeof digest !== 'string' || !/^sha256:[a-f0-9]{64}$/.test(digest) || !Array.isArray(image.names)) continue;
+    for (const name of image.names) if (typeof name === 'string' && name.length < 4096) images.set(name, digest);
   }
   return images;
+}
+
+/**
+ * Image name -> digest of what a store holds, read from its images.json
+ * rather than asked of a tool: skopeo cannot list a store, and reading takes
+ * no lock from CRI-O. A store never written to holds nothing.
+ */
+export async function listStoreAt(shell: HostShell, root: string, driver: string): Promise<Map<string, string>> {
+  const file = storeImagesFile(root, driver);
+  const text = await readHostFile(shell, file);
+  if (text === undefined) return new Map();
+  const images = parseStoreImages(text);
+  if (!images) {
+    throw new AbortError(`node ${shell.node}: ${printable(file)} is not a containers-storage image list`, {
+      exitCode: ExitCode.node,
+      hint: 'Check the store on the node (podman --root DIR images); lading reads the list, it does not repair it.',
+    });
+  }
+  return images;
+}
+
+/** Image name -> digest (the source index or manifest digest) of what lading's store holds. */
+export function listStore(shell: HostShell, store: ContainersStore): Promise<Map<string, string>> {
+  return listStoreAt(shell, store.root, store.driver);
+}
+
+/**
+ * skopeo cannot read an archive from a pipe (it resolves /dev/stdin to the
+ * pipe and fails), so the archive lands in a file beside the store first
+ * (on the filesystem the space check measured), removed whatever happens.
+ */
+function skopeoLoad(store: ContainersStore, name: string): string {
+  const parent = shellQuote(store.root.replace(/\/+$/, '').replace(/\/[^/]*$/, '') || '/');
+  return [
+    `mkdir -p ${shellQuote(store.root)} || exit $?`,
+    `tmp=$(mktemp -d ${parent}/.lading-load.XXXXXX) || exit $?`,
+    `trap 'rm -rf "$tmp"' EXIT`,
+    'cat > "$tmp/archive.tar" || exit $?',
+    `${shellQuote(store.tool.path)} copy --quiet "oci-archive:$tmp/archive.tar:"${shellQuote(name)} ${shellQuote(storageRef(store, name))}`,
+  ].join('\n');
 }
 
 /** Loads a one-image OCI archive from stdin into the store, under its name. */
@@ -81,10 +147,10 @@ export async function loadIntoStore(shell: HostShell, store: ContainersStore, na
   const script =
     store.tool.kind === 'podman'
       ? `mkdir -p ${shellQuote(store.root)} && ${podman(store, 'load')}`
-      : `mkdir -p ${shellQuote(store.root)} && ${shellQuote(store.tool.path)} copy --quiet oci-archive:/dev/stdin:${shellQuote(name)} ${shellQuote(storageRef(store, name))}`;
+      : skopeoLoad(store, name);
   const result = await shell.hostExec(script, { stdin: archive, ...(signal ? { signal } : {}) });
   if (result.exitCode !== 0) {
-    throw new AbortError(`node ${shell.node}: loading ${name} into ${store.root} failed: ${(result.stderr || result.message).trim().slice(-500)}`, {
+    throw new AbortError(`node ${shell.node}: loading ${name} into ${store.root} failed: ${nodeSaid(result)}`, {
       exitCode: ExitCode.node,
     });
   }

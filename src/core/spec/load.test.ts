@@ -55,7 +55,7 @@ spec:
   assert.deepEqual(found, [
     '1:13 apiVersion: expected "lading.dev/v1alpha1", got "lading.dev/v1"',
     '3:18 metadata.name: expected a lowercase name (letters, digits, "-" and "."), e.g. "demo"',
-    '11:3 spec.extra: unknown field (expected one of: platforms, images, registries, mirrors, manifests, runtime)',
+    '11:3 spec.extra: unknown field (expected one of: platforms, images, registries, mirrors, sandbox, manifests, runtime)',
     '5:28 spec.platforms[1]: invalid platform "linux/sparc": unknown architecture "sparc"',
     '8:13 spec.images[1]: invalid image reference "UPPER/case": "UPPER" is not a valid repository component (repository names must be lowercase)',
     '9:7 spec.images[2]: expected an image reference string or a mapping with name (and platforms)',
@@ -102,4 +102,18 @@ test('mirrors and metadata that would reach a node path, a file name or a termin
   assert.deepEqual(problems(doc('{name: m, version: "1/../../x"}', '{registry: docker.io, endpoints: [https://m.example]}')), [
     '3:30 metadata.version: expected a version of letters, digits and . _ + ~ - (at most 127), e.g. "1.0.0"',
   ]);
+});
+
+test('spec.sandbox carries the nodes\' pause image: kubeadm\'s for a Kubernetes version, or one named', () => {
+  const base = `apiVersion: lading.dev/v1alpha1\nkind: Bundle\nmetadata: {name: a, version: "1"}\nspec:\n  images: [nginx]\n`;
+  const byVersion = parseSpec(`${base}  sandbox: {kubernetes: "1.34"}\n`, 'f.yaml');
+  assert.equal(byVersion.sandboxImage, 'registry.k8s.io/pause:3.10.1');
+  assert.deepEqual(byVersion.images.map((i) => i.name), ['docker.io/library/nginx:latest', 'registry.k8s.io/pause:3.10.1']);
+  assert.equal(parseSpec(`${base}  sandbox: {kubernetes: "v1.30.2"}\n`, 'f.yaml').sandboxImage, 'registry.k8s.io/pause:3.9');
+  const named = parseSpec(`${base.replace('[nginx]', '[nginx, registry.k8s.io/pause:3.10]')}  sandbox: {image: registry.k8s.io/pause:3.10}\n`, 'f.yaml');
+  assert.deepEqual(named.images.map((i) => i.name), ['docker.io/library/nginx:latest', 'registry.k8s.io/pause:3.10'], 'listed once');
+  assert.deepEqual(problems(`${base}  sandbox: {kubernetes: 1.30}\n`), ['6:25 spec.sandbox.kubernetes: write the version as a string ("1.3"): unquoted, YAML reads it as a number']);
+  assert.deepEqual(problems(`${base}  sandbox: {kubernetes: "1.19"}\n`), ['6:25 spec.sandbox.kubernetes: expected a Kubernetes version from 1.26 to 1.35 (as a string: "1.34"); for another, name the image with sandbox.image']);
+  assert.deepEqual(problems(`${base}  sandbox: {kubernetes: "1.34", image: x}\n`), ['6:12 spec.sandbox: expected exactly one of kubernetes (e.g. "1.34") or image (e.g. registry.k8s.io/pause:3.10)']);
+  assert.deepEqual(problems(`${base}  sandbox: {image: "UPPER/x"}\n`).length, 1);
 });

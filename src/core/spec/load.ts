@@ -32,7 +32,18 @@ export interface BundleSpec {
   insecureRegistries: string[];
   /** Registry mirrors the nodes should use (containerd hosts.toml, CRI-O registries.conf.d). */
   mirrors: MirrorSpec[];
+  /** The nodes' sandbox (pause) image, carried like any image (`spec.sandbox`), so that it survives a store wipe. */
+  sandboxImage?: string;
 }
+
+/**
+ * The pause image kubeadm configures for each Kubernetes minor version (kubeadm's constants.PauseVersion),
+ * which is what `spec.sandbox.kubernetes` adds. A runtime configured with another one needs `sandbox.image`.
+ */
+export const KUBEADM_PAUSE_VERSIONS: Readonly<Record<string, string>> = {
+  '1.26': '3.9', '1.27': '3.9', '1.28': '3.9', '1.29': '3.9', '1.30': '3.9',
+  '1.31': '3.10', '1.32': '3.10', '1.33': '3.10', '1.34': '3.10.1', '1.35': '3.10.1',
+};
 
 export interface MirrorSpec {
   /** The registry image names use, e.g. docker.io or registry.k8s.io. */
@@ -67,7 +78,8 @@ export class SpecError extends AbortError {
 const DEFAULT_PLATFORMS = ['linux/amd64'];
 const TOP_KEYS = new Set(['apiVersion', 'kind', 'metadata', 'spec']);
 /** Keys reserved for later issues (manifests, runtime settings) are accepted but not yet used. */
-const SPEC_KEYS = new Set(['platforms', 'images', 'registries', 'mirrors', 'manifests', 'runtime']);
+const SPEC_KEYS = new Set(['platforms', 'images', 'registries', 'mirrors', 'sandbox', 'manifests', 'runtime']);
+const SANDBOX_KEYS = new Set(['kubernetes', 'image']);
 const MIRROR_KEYS = new Set(['registry', 'endpoints', 'skipVerify']);
 const IMAGE_KEYS = new Set(['name', 'platforms']);
 
@@ -245,8 +257,51 @@ export function parseSpec(text: string, file: string): BundleSpec {
     });
   }
 
+  const sandboxImage = parseSandbox(get(spec, 'sandbox'));
+  if (sandboxImage && !images.some((i) => i.name === sandboxImage.name)) images.push(sandboxImage);
+
   if (problems.length) throw new SpecError(file, problems);
-  return { file, name: name!, version: version!, platforms, images, insecureRegistries, mirrors };
+  return { file, name: name!, version: version!, platforms, images, insecureRegistries, mirrors, ...(sandboxImage ? { sandboxImage: sandboxImage.name } : {}) };
+
+  /** `spec.sandbox`: `{kubernetes: "1.34"}` (kubeadm's pause image for that version) or `{image: REF}`. */
+  function parseSandbox(node: Node | undefined): SpecImage | undefined {
+    if (node === undefined) return undefined;
+    const path = 'spec.sandbox';
+    if (!isMap(node)) {
+      at(node, path, 'expected a mapping with kubernetes (e.g. "1.34") or image (e.g. registry.k8s.io/pause:3.10)');
+      return undefined;
+    }
+    unknownKeys(node, SANDBOX_KEYS, path);
+    const kubernetesNode = get(node, 'kubernetes');
+    if (isScalar(kubernetesNode) && typeof kubernetesNode.value === 'number') {
+      // YAML reads 1.30 as the number 1.3: only a string says which version was meant.
+      at(kubernetesNode, `${path}.kubernetes`, `write the version as a string ("${String(kubernetesNode.value)}"): unquoted, YAML reads it as a number`);
+      return undefined;
+    }
+    const kubernetes = str(kubernetesNode);
+    const image = str(get(node, 'image'));
+    let source: string | undefined;
+    if ((kubernetes === undefined) === (image === undefined)) {
+      at(node, path, 'expected exactly one of kubernetes (e.g. "1.34") or image (e.g. registry.k8s.io/pause:3.10)');
+    } else if (kubernetes !== undefined) {
+      const minor = /^v?(\d+\.\d+)(?:\.\d+)?$/.exec(kubernetes)?.[1];
+      const pause = minor ? KUBEADM_PAUSE_VERSIONS[minor] : undefined;
+      if (pause) source = `registry.k8s.io/pause:${pause}`;
+      else {
+        const known = Object.keys(KUBEADM_PAUSE_VERSIONS);
+        at(get(node, 'kubernetes'), `${path}.kubernetes`, `expected a Kubernetes version from ${known[0]} to ${known.at(-1)} (as a string: "1.34"); for another, name the image with sandbox.image`);
+      }
+    } else source = image;
+    if (source === undefined) return undefined;
+    try {
+      const ref = parseReference(source);
+      return { source, ref, name: formatReference(ref), platforms };
+    } catch (error) {
+      if (error instanceof InvalidReferenceError) at(get(node, 'image'), `${path}.image`, error.message);
+      else throw error;
+      return undefined;
+    }
+  }
 }
 
 /** For tests and error messages: the YAML document type, re-exported so callers need not import yaml. */

@@ -9,6 +9,7 @@ import { Listr, type ListrRendererValue } from 'listr2';
 import { formatBytes, type ProgressHub } from '../progress.js';
 import { followProgress } from './progress-output.js';
 import { VERIFY_PROGRESS_KEY, type InstallJob } from '../install/install-job.js';
+import { tally } from '../install/outcome.js';
 
 export interface InstallContext {
   nodesFailed?: number;
@@ -89,7 +90,9 @@ export function buildRestoreTasks<R extends ListrRendererValue>(job: InstallJob,
               task: async (ctx: InstallContext, task) => {
                 try {
                   const restored = await job.restoreNode(plan, (stage) => (task.output = stage));
-                  task.title = `${plan.facts.name}  ${restored.length ? `restored ${restored.join(', ')}` : 'nothing to restore'}`;
+                  const unpinned = plan.report.unpinned ?? [];
+                  const done = [...(restored.length ? [`restored ${restored.join(', ')}`] : []), ...(unpinned.length ? [`unpinned ${unpinned.length} image names`] : [])];
+                  task.title = `${plan.facts.name}  ${done.join('; ') || 'nothing to restore'}`;
                 } catch (error) {
                   nodeFailed(ctx, parent);
                   throw error;
@@ -122,10 +125,9 @@ export function buildInstallTasks<R extends ListrRendererValue>(job: InstallJob,
                 const stop = followProgress(options.progress, `node:${plan.facts.name}`, task, options.outputIntervalMs);
                 try {
                   const report = await job.installNode(plan, (stage) => (task.output = stage)).finally(stop);
-                  const injected = report.images.filter((i) => i.outcome === 'injected').length;
-                  const present = report.images.filter((i) => i.outcome === 'present').length;
-                  const bad = report.images.length - injected - present;
-                  task.title = `${plan.facts.name}  ${injected} injected (${formatBytes(report.injectedBytes)}), ${present} already there${bad ? `, ${bad} MISSING` : ''}; pod ${report.smoke?.ok ? 'started' : `failed: ${report.smoke?.detail}`}`;
+                  const { injected, present, bad } = tally(report);
+                  const warnings = report.warnings?.length ? `; ${report.warnings.length} warning${report.warnings.length === 1 ? '' : 's'}` : '';
+                  task.title = `${plan.facts.name}  ${injected} injected (${formatBytes(report.injectedBytes)}), ${present} already there${bad ? `, ${bad} MISSING` : ''}; pods ${report.smoke?.ok ? 'found them without a pull' : `failed: ${report.smoke?.detail}`}${warnings}`;
                   if (bad || !report.smoke?.ok) throw new Error(`${plan.facts.name}: verification failed`);
                 } catch (error) {
                   nodeFailed(ctx, parent);
@@ -159,7 +161,7 @@ export function buildCheckTasks<R extends ListrRendererValue>(job: InstallJob, o
       {
         title: 'Preflight (changes nothing)',
         task: async (_ctx, task) => {
-          const plans = await job.preflight({ checkSpace: false });
+          const plans = await job.preflight({ forCheck: true });
           task.title = `Preflight  ${job.report().cluster.version}, ${plans.length} node${plans.length === 1 ? '' : 's'} ready, permissions granted`;
         },
       },
@@ -177,9 +179,10 @@ export function buildCheckTasks<R extends ListrRendererValue>(job: InstallJob, o
               task: async (ctx: InstallContext, task) => {
                 try {
                   const report = await job.checkNode(plan, (stage) => (task.output = stage));
-                  const present = report.images.filter((i) => i.outcome === 'present').length;
-                  const lost = report.images.length - present;
-                  task.title = `${plan.facts.name}  ${present} of ${report.images.length} present${lost ? `, ${lost} LOST` : ''}`;
+                  const { present, bad: lost } = tally(report);
+                  const since = report.sinceInstall ? (report.sinceInstall.rebooted ? '; rebooted since install' : '; not rebooted since install') : '';
+                  const unpinned = report.images.filter((i) => i.pinned === false).length;
+                  task.title = `${plan.facts.name}  ${present} of ${report.images.length} present${lost ? `, ${lost} LOST` : ''}${unpinned ? `, ${unpinned} not pinned` : ''}${since}`;
                   if (lost) throw new Error(`${plan.facts.name}: ${lost} image${lost === 1 ? '' : 's'} lost`);
                 } catch (error) {
                   nodeFailed(ctx, parent);

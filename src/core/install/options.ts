@@ -1,0 +1,23 @@
+/** What an install, check or restore run is told: the bundle, the cluster, how to reach the nodes, what to keep free. */
+import type { ProgressHub } from '../progress.js';
+import type { ClusterConnection } from '../cluster/kube.js';
+import type { DriverOptions } from './drivers.js';
+
+export interface InstallOptions extends DriverOptions {
+  bundle: string;
+  conn: ClusterConnection;
+  namespace: string;
+  nodeSelector?: string;
+  agentImage?: string;
+  /** Prove only this image with pods (default: every image of the node). */
+  smokeImage?: string;
+  /** auth.json / config.json with credentials for the bundle's mirrors (read once the bundle is verified). */
+  mirrorAuthFile?: string;
+  /** Or a dockerconfigjson Secret holding them: NAME (in --namespace) or NAMESPACE/NAME. */
+  mirrorAuthSecret?: string;
+  /** Share of each image filesystem that must stay free after injection (default: the kubelet's image GC margin). */
+  keepFreePercent?: number;
+  progress: ProgressHub;
+  signal?: AbortSignal;
+}
+

@@ -1,0 +1,50 @@
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { bytesToAdd, notReady, planNode, shortOfSpace, unfitNodes } from './plan.js';
+import { bundleImage, digestOf, nodeFacts } from './test-fixtures.js';
+
+const web = bundleImage('example.com/web:1', digestOf('a'), ['linux/amd64', 'linux/arm64/v8'], 4000);
+const tool = bundleImage('example.com/tool:2', digestOf('b'), ['linux/amd64'], 2000);
+
+describe('planNode', () => {
+  it('takes the images of the node platform, and what its status already lists under both names', () => {
+    const facts = nodeFacts({ images: [{ names: ['example.com/tool:2', `example.com/tool@${digestOf('b')}`] }, { names: ['example.com/web:1'] }] });
+    const plan = planNode(facts, [web, tool]);
+    assert.deepEqual(plan.archive.images.map((i) => i.image.name), ['example.com/web:1', 'example.com/tool:2']);
+    assert.deepEqual(plan.alreadyPresent, ['example.com/tool:2'], 'web is listed by tag only: a pod by digest would still pull');
+    assert.equal(bytesToAdd(plan), 100 + 10 + 10 + 4000, 'only what is not there yet takes space: web\'s root, manifest, config and layer');
+  });
+
+  it('an arm64 node gets only the images that have arm64', () => {
+    const plan = planNode(nodeFacts({ arch: 'arm64' }), [web, tool]);
+    assert.deepEqual(plan.archive.images.map((i) => i.image.name), ['example.com/web:1']);
+  });
+});
+
+describe('refusals, in the order an operator fixes them', () => {
+  it('the sandbox image with other content comes first', () => {
+    const pause = bundleImage('registry.k8s.io/pause:3.10', digestOf('c'));
+    const plans = [planNode(nodeFacts({ runtime: 'docker://1' }), [pause])];
+    assert.match(unfitNodes(plans, ['linux/amd64'])!.message, /would replace the sandbox image registry\.k8s\.io\/pause:3\.10 of node node-a \(the node has sha256:9{64}, the bundle sha256:c{64}\)/);
+  });
+
+  it('then a node no image runs on, then a runtime lading cannot inject into', () => {
+    const arm = [planNode(nodeFacts({ name: 'arm', arch: 'arm64', runtime: 'docker://1' }), [tool])];
+    assert.match(unfitNodes(arm, ['linux/amd64'])!.message, /^no image in the bundle runs on node arm \(linux\/arm64\/v8\); the bundle carries linux\/amd64$/);
+    const docker = [planNode(nodeFacts({ name: 'd', runtime: 'docker://25.0' }), [tool])];
+    assert.match(unfitNodes(docker, ['linux/amd64'])!.message, /cannot inject into yet: d \(docker:\/\/25\.0\)/);
+    assert.equal(unfitNodes([planNode(nodeFacts({ runtime: 'cri-o://1.34.0' }), [tool])], ['linux/amd64']), undefined);
+  });
+
+  it('space: only nodes whose kubelet reported their image filesystem, with the sizes named', () => {
+    const plan = planNode(nodeFacts(), [web]);
+    assert.equal(shortOfSpace([plan], 15), undefined, 'no report, no refusal (the agent checks with df)');
+    plan.imageFs = { available: 300 << 20, size: 1 << 30 };
+    assert.match(shortOfSpace([plan], 15)!.message, /not enough free space on the image filesystem of node-a \(300 MiB free of 1(\.0)? GiB, the import needs about 256 MiB and 15 % \(154 MiB\) must stay free\)/);
+    assert.equal(shortOfSpace([plan], 0), undefined);
+  });
+
+  it('nodes not Ready are named', () => {
+    assert.match(notReady([planNode(nodeFacts({ name: 'x', ready: false }), [web]), planNode(nodeFacts(), [web])])!.message, /^nodes not Ready: x$/);
+  });
+});
