@@ -220,7 +220,10 @@ describe('lading on machines: pins, proof, resets, repair', () => {
     const keep = '/var/lib/lading-e2e-pause.tar';
     assert.equal((await ssh(c, 'containerd', ['ctr', '-n', 'k8s.io', 'images', 'export', keep, sandbox])).code, 0);
     try {
-      const names = (await ssh(c, 'containerd', ['ctr', '-n', 'k8s.io', 'images', 'ls', '-q'])).stdout.split('\n').filter((n) => n.startsWith(sandbox.replace(/:[^:]+$/, '')) || n === sandbox);
+      // Every name of the sandbox image: its tag and the CRI's own reference by image id (sha256:...), as a wiped store would lose them.
+      const listed = (await ssh(c, 'containerd', ['ctr', '-n', 'k8s.io', 'images', 'ls'])).stdout.split('\n').slice(1).map((l) => l.split(/\s+/));
+      const digest = listed.find((f) => f[0] === sandbox)?.[2];
+      const names = listed.filter((f) => f[0] && (f[0] === sandbox || (digest && f[2] === digest))).map((f) => f[0]!);
       assert.equal((await ssh(c, 'containerd', ['ctr', '-n', 'k8s.io', 'images', 'rm', '--sync', ...names])).code, 0);
       const started = Date.now();
       const r = await runLading(['check', bundle, '--kubeconfig', c.kubeconfigPath, '--no-tui', ...(await only(cd))], { timeoutMs: 180_000 });
@@ -229,9 +232,11 @@ describe('lading on machines: pins, proof, resets, repair', () => {
       assert.match(r.stdout, new RegExp(`${cd.name.replace(/[.]/g, '\\.')}: node \\S+ cannot start any pod: its sandbox image ${sandbox.replace(/[.]/g, '\\.')} is gone \\(the kubelet: FailedCreatePodSandBox`));
       assert.match(r.stdout, /Next: .*ctr -n k8s\.io images import/);
     } finally {
-      await ssh(c, 'containerd', ['ctr', '-n', 'k8s.io', 'images', 'import', keep]);
-      await ssh(c, 'containerd', ['ctr', '-n', 'k8s.io', 'images', 'label', sandbox, 'io.cri-containerd.pinned=pinned']);
+      // Put back as the harness had it, pinned, and proven so through the CRI (the later GC spec counts on it).
+      assert.equal((await ssh(c, 'containerd', ['ctr', '-n', 'k8s.io', 'images', 'import', keep])).code, 0);
+      assert.equal((await ssh(c, 'containerd', ['ctr', '-n', 'k8s.io', 'images', 'label', sandbox, 'io.cri-containerd.pinned=pinned'])).code, 0);
       await ssh(c, 'containerd', ['rm', '-f', keep]);
+      await waitFor('the sandbox image back and pinned in the CRI', async () => ((await crictlImages(cd)).some((i) => i.repoTags.includes(sandbox) && i.pinned) ? true : undefined), 30_000);
     }
   });
 
@@ -241,6 +246,9 @@ describe('lading on machines: pins, proof, resets, repair', () => {
     assert.equal(imported.code, 0, imported.stderr);
     assert.ok(tagged(await crictlImages(cd), victim.ref));
     await c.core.deleteCollectionNamespacedPod({ namespace: ns!, gracePeriodSeconds: 0 });
+    // What must survive is pinned before the thresholds drop: lading's images by lading, the sandbox by the runtime.
+    const before = await crictlImages(cd);
+    for (const ref of [app.ref, data.ref, sandbox]) assert.ok(before.some((i) => i.repoTags.includes(ref) && i.pinned), `${ref} pinned before GC pressure: ${JSON.stringify(before)}`);
     const config = '/var/lib/kubelet/config.yaml';
     const setGc = (high: number, low: number, minAge: string) =>
       ssh(c, 'containerd', ['sh', '-c', `sed -i -e 's/^imageGCHighThresholdPercent: .*/imageGCHighThresholdPercent: ${high}/' -e 's/^imageGCLowThresholdPercent: .*/imageGCLowThresholdPercent: ${low}/' -e '/^imageMinimumGCAge:/d' ${config} && echo 'imageMinimumGCAge: ${minAge}' >> ${config} && systemctl restart kubelet`]);
