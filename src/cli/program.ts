@@ -147,6 +147,8 @@ Examples:
     .argument('[bundle]', 'bundle file written by lading create (not with --restore)');
   addClusterOptions(install)
     .option('--restore', 'put back every runtime file lading changed on the nodes (from its backups), then restart the runtime')
+    .option('--registry', 'registry mode: run the bundle\'s registry image (spec.registry) in the cluster, push every image to it through the API server, and point every node at it')
+    .addOption(new Option('--registry-node <name>', 'registry mode: the node the registry runs on (default: the first selected node its image fits)').env('LADING_REGISTRY_NODE'))
     .addHelpText(
       'after',
       `
@@ -168,6 +170,15 @@ What it does:
   5. what was put on each node (bundle, time, the node's boot id, images) is recorded in a ConfigMap
      lading-node-NODE in --namespace, for lading check after a reset
   6. agent pods are removed at the end, on failure and on Ctrl-C
+  --registry instead: the registry image (spec.registry.image) goes onto one node by node injection,
+  pinned (in CRI-O's read-only store on CRI-O), and runs there as Deployment lading-registry on that
+  node's own address (hostNetwork, data in /var/lib/lading/registry on the node, which survives the pod
+  and the node's reset); every image is pushed to it through the API server's services/proxy (no
+  port-forward, no NodePort, nothing from this machine to a node), blobs checked with HEAD first so a
+  second run pushes nothing; every node gets a mirror for each registry the images come from
+  (containerd hosts.toml, CRI-O registries.conf.d) to http://NODE_IP:PORT, which needs no kube-proxy;
+  then on each node a pod per image by its original name with imagePullPolicy Always must pull.
+  A node added later: lading install BUNDLE --registry --nodes SELECTOR (nothing is pushed again).
   --restore puts back every file lading recorded in its backup manifest on each node
   (/var/lib/lading/backups/manifest) and nothing else, and takes off the pins lading set; pass the same
   --containerd-config and --storage-conf as the install did, since only files under those directories
@@ -177,7 +188,8 @@ What it does:
 
 Permissions needed: list nodes; get/create/patch namespaces; create/get/delete/deletecollection pods,
 create pods/exec, list events, get/create/update configmaps in --namespace (and get the Secret named by
---mirror-auth-secret). A namespace lading creates is labelled for privileged
+--mirror-auth-secret); with --registry also get/create/update/delete deployments, get/create/delete
+services, list pods, and get/create/update/patch services/proxy. A namespace lading creates is labelled for privileged
 pods (PodSecurity) and marked app.kubernetes.io/managed-by=lading; an existing namespace that refuses
 privileged pods is never relabelled: install stops (exit 9) and names the label.`,
     )

@@ -121,7 +121,20 @@ export function reportLines(report: InstallReport, { title, check = false }: { t
   if (warnings.length) lines.push('', 'Warnings:', ...warnings.map((w) => `  ! ${w}`));
   const checked = report.nodes.filter((n) => !n.error);
   if (check && checked.length) lines.push('', 'Since install:', ...checked.map((n) => `  ${sinceInstallLine(n)}`));
-  const proofs = report.nodes.flatMap((node) => node.images.filter((i) => i.proof).map((i) => `${node.node}  ${i.name}  by name: ${i.proof!.byName ?? '✖'}; by digest: ${i.proof!.byDigest ?? '✖'}`));
+  const proofs = report.nodes.flatMap((node) =>
+    node.images.filter((i) => i.proof).map((i) => (i.proof!.byPull ? `${node.node}  ${i.name}  pulled from the registry: ${i.proof!.byPull}` : `${node.node}  ${i.name}  by name: ${i.proof!.byName ?? '✖'}; by digest: ${i.proof!.byDigest ?? '✖'}`)),
+  );
+  const registry = report.registry;
+  if (registry) {
+    const push = registry.push;
+    lines.push(
+      '',
+      `Registry: ${registry.image} on ${registry.node}, nodes pull from ${registry.endpoint}`,
+      `  its image on the node: ${registry.bootstrap ? `${registry.bootstrap.outcome}${registry.bootstrap.pinnedBy ? `, pinned (${registry.bootstrap.pinnedBy})` : ', NOT pinned'}` : 'not placed'}`,
+      ...(push ? [`  pushed through the API server: ${push.images} images, ${push.blobsUploaded} blobs sent (${push.bytesSent} bytes), ${push.blobsPresent} already there, ${push.manifestsPut} manifests, in ${(push.ms / 1000).toFixed(1)} s${push.resumed || push.restarted ? `; ${push.resumed} uploads resumed, ${push.restarted} restarted` : ''}`] : []),
+      `  holds every image by digest and tag: ${registry.held ? (registry.held.ok ? 'yes' : `NO, missing ${registry.held.missing.join(', ')}`) : 'not checked'}`,
+    );
+  }
   if (proofs.length) lines.push('', 'Proof (the kubelet\'s own signal that it found each image on the node, whatever the image then does):', ...proofs.map((p) => `  ${p}`));
   if (files.length) lines.push('', 'Files written (originals backed up on the node; lading install --restore puts them back):', ...files.map((f) => `  ${f}`));
   return lines.map(printableLines);

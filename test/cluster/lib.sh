@@ -11,8 +11,12 @@ LADING_ETCD_VERSION=v3.6.8         # go.etcd.io/etcd/server/v3 (modules/etcd)
 LADING_CONTAINERD_VERSION=v2.2.9   # github.com/containerd/containerd/v2 (modules/containerd)
 LADING_CRIO_VERSION=v1.34.0        # github.com/cri-o/cri-o, built inside a copy of its module source (and pinns)
 LADING_CRICTL_VERSION=v1.34.0      # sigs.k8s.io/cri-tools/cmd/crictl
+LADING_DISTRIBUTION_VERSION=v3.1.2 # github.com/distribution/distribution/v3/cmd/registry (the CNCF registry)
 # The sandbox image both runtimes are configured to use; the harness builds it and imports it under this name.
 LADING_SANDBOX_IMAGE=registry.k8s.io/pause:3.10
+# The registry image the registry-mode e2e specs use: that registry binary packed by `up` as an OCI archive
+# ($STATE/images/registry/registry.oci.tar) under this name; no node holds it until a spec puts it there.
+LADING_REGISTRY_IMAGE=lading.test/distribution/registry:3.1.2
 # CRI-O's build tags that work on Debian bookworm (libseccomp through cgo; no btrfs/devmapper headers needed)
 CRIO_TAGS="containers_image_openpgp containers_image_ostree_stub exclude_graphdriver_btrfs exclude_graphdriver_devicemapper seccomp selinux"
 

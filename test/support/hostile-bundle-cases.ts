@@ -87,6 +87,8 @@ const hostileMirrors: CaseOf[] = [
   { name: 'a registry that walks out of certs.d', make: edit((_, m) => (m.mirrors[0].registry = '../../../../tmp/x')), code: 7, culprit: /mirrors\[0\]\.registry: "\.\.\/\.\.\/\.\.\/\.\.\/tmp\/x"/ },
   { name: 'a registry with a TOML table after a newline', make: edit((_, m) => (m.mirrors[0].registry = 'x\n[host."http://evil"]')), code: 7, culprit: /mirrors\[0\]\.registry: "x\\n\[host/ },
   { name: 'a registry that splits into two paths', make: edit((_, m) => (m.mirrors[0].registry = 'x\n/etc/shadow\ny')), code: 7, culprit: /mirrors\[0\]\.registry: "x\\n\/etc\/shadow\\ny"/ },
+  { name: 'a registry (registry mode) that is not one of the bundle\'s images', make: edit((_, m) => (m.registry = { image: 'docker.io/evil/registry:1', port: 5000 })), code: 7, culprit: /registry\.image: "docker\.io\/evil\/registry:1" is not one of the bundle's images/ },
+  { name: 'a registry port that is not a port', make: edit((_, m) => (m.registry = { image: web(m).name, port: 70000 })), code: 7, culprit: /registry\.port: 70000 is not a port/ },
   { name: 'an endpoint with credentials in it', make: edit((_, m) => (m.mirrors[0].endpoints = ['https://user:secret@mirror.example.com'])), code: 7, culprit: /credentials in the URL are not allowed/ },
   { name: 'an endpoint that is a file', make: edit((_, m) => (m.mirrors[0].endpoints = ['file:///etc/passwd'])), code: 7, culprit: /only http and https/ },
   { name: 'an endpoint with a quote', make: edit((_, m) => (m.mirrors[0].endpoints = ['https://mirror.example.com/"x'])), code: 7, culprit: /mirrors\[0\]\.endpoints\[0\]/ },

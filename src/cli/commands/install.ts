@@ -11,6 +11,9 @@ import type { InstallReport } from '../../core/install/report.js';
 import { planLines, reportLines, restoreLines } from '../../ui/install-lines.js';
 import { buildInstallTasks, buildPreflightTasks, buildRestorePreflightTasks, buildRestoreTasks } from '../../core/tasks/install-tasks.js';
 import { onInterrupt, type Interrupt } from '../interrupt.js';
+import { RegistryMode } from '../../core/registry/registry-mode.js';
+import { REGISTRY_DATA_DIR } from '../../core/registry/deploy.js';
+import { buildRegistryTasks } from '../../core/tasks/registry-tasks.js';
 import { pickOutputMode, writeJson, type OutputMode, type Streams } from '../output.js';
 import { confirmInView, runTasksView } from '../views.js';
 
@@ -32,6 +35,8 @@ export interface InstallFlags {
   storageConf?: string;
   smokeImage?: string;
   restore?: boolean;
+  registry?: boolean;
+  registryNode?: string;
   concurrency: string;
   keepFree: string;
 }
@@ -112,6 +117,30 @@ export async function confirmAndInstall(run: ClusterRun, flags: InstallFlags, st
   return job.report();
 }
 
+/** Registry mode, after preflight: the registry's own checks, the plan, the question, then its tasks. */
+async function installRegistry(run: ClusterRun, flags: InstallFlags, streams: Streams, onConfirmed: () => void): Promise<InstallReport | undefined> {
+  const { job, mode, concurrency, progress, interrupt } = run;
+  const registry = new RegistryMode({ conn: job.connection, namespace: flags.namespace, bundle: job.bundle, progress, signal: interrupt.signal, ...(flags.registryNode ? { node: flags.registryNode } : {}) });
+  const placement = await registry.preflight(job.metadata, job.nodes);
+  const plan = [
+    ...planLines(job.nodes, registry.mirrors(job.mirrors)),
+    `Registry: ${placement.image} on node ${placement.node} (node injection, pinned), data in ${REGISTRY_DATA_DIR} on that node;`,
+    `  every image pushed through the API server; every node pulls from ${registry.report!.endpoint} by the images' original names.`,
+  ];
+  if (flags.yes && mode !== 'json') streams.stdout.write(plan.join('\n') + '\n');
+  if (!flags.yes && !(await confirmInView(mode, streams, plan, `Run the registry and point ${job.nodes.length} node(s) at it?`))) {
+    streams.stderr.write('Nothing was changed.\n');
+    return undefined;
+  }
+  onConfirmed();
+  await runTasksView(mode, streams, progress, (renderer, rendererOptions, outputIntervalMs) =>
+    buildRegistryTasks(job, registry, { renderer, rendererOptions, concurrency, progress, outputIntervalMs }),
+  );
+  if (interrupt.signal.aborted) throw interrupt.signal.reason;
+  const report = job.report();
+  return { ...report, ok: report.ok && registry.report?.held?.ok === true, ...(registry.report ? { registry: registry.report } : {}) };
+}
+
 export async function runInstall(bundle: string | undefined, flags: InstallFlags, streams: Streams, env: NodeJS.ProcessEnv): Promise<number> {
   if (!bundle && !flags.restore) {
     throw new AbortError('install needs a bundle file (or --restore)', { exitCode: ExitCode.usage, hint: 'lading install BUNDLE, or lading install --restore.' });
@@ -141,6 +170,13 @@ export async function runInstall(bundle: string | undefined, flags: InstallFlags
     await runTasksView(mode, streams, progress, (renderer, rendererOptions, outputIntervalMs) =>
       buildPreflightTasks(job, { renderer, rendererOptions, concurrency, progress, outputIntervalMs }),
     );
+    if (flags.registry) {
+      const report = await installRegistry(run, flags, streams, () => (touched = true));
+      if (!report) return ExitCode.ok;
+      if (mode === 'json') writeJson(streams.stdout, report);
+      else streams.stdout.write(reportLines(report).join('\n') + '\n');
+      return report.ok ? ExitCode.ok : ExitCode.node;
+    }
     const report = await confirmAndInstall(run, flags, streams, `Install on ${job.nodes.length} node(s)?`, () => (touched = true));
     if (!report) return ExitCode.ok;
     if (mode === 'json') writeJson(streams.stdout, report);

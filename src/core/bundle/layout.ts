@@ -65,6 +65,8 @@ export interface BundleMetadata {
   images: BundleImage[];
   /** Registry mirrors for the nodes, from the spec (absent in bundles without any). */
   mirrors?: Array<{ registry: string; endpoints: string[]; skipVerify: boolean }>;
+  /** Registry mode (`install --registry`): the bundle image that runs as the in-cluster registry, and its port. */
+  registry?: { image: string; port: number };
   /** A delta bundle: the bundle it was made against (lading.json's sha256 names it exactly). */
   base?: BundleBase;
   /** Layers a delta leaves out because the base (so the target) holds them. */

@@ -99,8 +99,20 @@ export function checkMetadata(value: unknown, problems: Problems): BundleMetadat
       });
     }
   }
+  checkRegistry(value, problems);
   checkDelta(value, problems);
   return problems.list.length === before ? (value as unknown as BundleMetadata) : undefined;
+}
+
+/** Registry mode's registry: one of the bundle's own images, on a real port. */
+function checkRegistry(value: Record<string, unknown>, problems: Problems): void {
+  const { registry } = value;
+  if (registry === undefined) return;
+  const names = new Set(((value.images as Array<{ name?: unknown }> | undefined) ?? []).map((i) => i?.name));
+  if (!isObject(registry) || typeof registry.image !== 'string' || !names.has(registry.image)) {
+    return problems.add('registry.image', `${shown(isObject(registry) ? registry.image : registry)} is not one of the bundle's images`);
+  }
+  if (!Number.isInteger(registry.port) || (registry.port as number) < 1 || (registry.port as number) > 65535) problems.add('registry.port', `${shown(registry.port)} is not a port`);
 }
 
 /** A delta's base and the layers it leaves out: each one a layer some image uses, with that size. */

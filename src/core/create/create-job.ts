@@ -309,6 +309,7 @@ export class CreateJob {
       platforms,
       images,
       ...(spec.mirrors.length ? { mirrors: spec.mirrors } : {}),
+      ...(spec.registry ? { registry: spec.registry } : {}),
       ...this.#delta(images),
     };
     return { index, metadata };

@@ -11,7 +11,8 @@ import { AbortError, ExitCode } from '../errors.js';
 import { readHostFile, writeHostFileWithBackup } from '../config/host-files.js';
 import { dirOf } from '../config/host-paths.js';
 import { CRIO_DROP_IN, crioMirrorsDropIn } from '../config/mirrors.js';
-import { configureStore, detectContainersStorage, listStore, listStoreAt, loadIntoStore } from '../runtimes/containers-storage.js';
+import { configureStore, detectContainersStorage, listStore, listStoreAt, loadIntoStore, storeImagesFile } from '../runtimes/containers-storage.js';
+import { shellQuote } from '../host.js';
 import type { NodeConfig } from '../runtimes/node-config.js';
 import { diskSpaceAt } from './disk-space.js';
 import type { DriverOptions, Listing, RuntimeDriver } from './drivers.js';
@@ -47,7 +48,10 @@ export async function crioDriver(agent: NodeAgent, facts: NodeFacts, options: Dr
     configure: async (mirrors) => {
       const changed: string[] = [];
       // storage.conf is read only when CRI-O starts; registries.conf.d drop-ins on reload (SIGHUP).
-      if (await configureStore(agent, store, options.backupDir)) changed.push(store.storageConf);
+      // A store nothing was loaded into yet (registry mode: the node only pulls) is not listed: CRI-O refuses
+      // to start when an additional store it names does not exist.
+      const initialised = (await agent.hostExec(`test -f ${shellQuote(storeImagesFile(store.root, store.driver))}`)).exitCode === 0;
+      if (initialised && (await configureStore(agent, store, options.backupDir))) changed.push(store.storageConf);
       let reload = false;
       if (mirrors.some((m) => m.endpoints.some((e) => options.mirrorAuth?.has(e)))) {
         throw new AbortError(`node ${agent.node}: mirror credentials for CRI-O nodes are not written by lading yet`, {

@@ -11,7 +11,7 @@ import { ProgressMeter } from '../progress.js';
 import { BundleReader } from '../bundle/reader.js';
 import { verifyBundle } from '../bundle/verify.js';
 import { DESCRIPTION_LIMITS, readDescription } from '../bundle/documents.js';
-import { OCI_INDEX_FILE, type BundleMetadata } from '../bundle/layout.js';
+import { OCI_INDEX_FILE, type BundleImage, type BundleMetadata } from '../bundle/layout.js';
 import { sha256Digest } from '../oci/digest.js';
 import { removeAgents } from '../cluster/agent.js';
 import { checkPermissionList, checkPermissions, clusterVersion, ensureNamespace, imageFsSpace, installPermissions, listNodes } from '../cluster/preflight.js';
@@ -22,7 +22,8 @@ import { freshReport, type InstallReport, type NodeReport } from './report.js';
 import { lostImages, nodeOk } from './outcome.js';
 import type { BundleIdentity } from './node-record.js';
 import type { OnStage } from './node-session.js';
-import { checkOnNode, installOnNode, restoreOnNode, type NodeWork } from './node-work.js';
+import { checkOnNode, installOnNode, mirrorOnNode, restoreOnNode, type NodeWork } from './node-work.js';
+import type { Mirror } from '../config/mirrors.js';
 import type { InstallOptions } from './options.js';
 
 export type { InstallOptions } from './options.js';
@@ -83,6 +84,19 @@ export class InstallJob {
     }
   }
 
+  get connection(): InstallOptions['conn'] {
+    return this.#options.conn;
+  }
+
+  get bundle(): string {
+    return this.#options.bundle;
+  }
+
+  /** The bundle's description (after verifyBundle or readMetadata). */
+  get metadata(): BundleMetadata {
+    return this.#requireMetadata();
+  }
+
   /** Registry mirrors the bundle asks the nodes to use. */
   get mirrors(): NonNullable<BundleMetadata['mirrors']> {
     return this.#metadata?.mirrors ?? [];
@@ -131,6 +145,11 @@ export class InstallJob {
   /** Step 3 for one node: agent, runtime, what it lacks, space, the import, configuration, pins, proof and record. */
   installNode(plan: NodePlan, onStage: OnStage): Promise<NodeReport> {
     return installOnNode(this.#work(), plan, onStage);
+  }
+
+  /** Registry mode for one node: its runtime pointed at `mirrors`, then a pull of each image by its original name. */
+  mirrorNode(plan: NodePlan, mirrors: Mirror[], images: BundleImage[], onStage: OnStage): Promise<NodeReport> {
+    return mirrorOnNode({ ...this.#work(), mirrors }, plan, images, onStage);
   }
 
   /**

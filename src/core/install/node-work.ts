@@ -12,7 +12,7 @@ import { incompleteRestore } from '../config/host-restore.js';
 import type { Mirror } from '../config/mirrors.js';
 import { applyAfterRestore, driverFor, holds, namesToPin, pinnedBy, restoreRuntimeFiles, type Listing, type RuntimeDriver } from './drivers.js';
 import { spaceShortfall } from './disk-space.js';
-import { runSmokePods } from './smoke.js';
+import { runPullPods, runSmokePods } from './smoke.js';
 import { notEnoughSpace, plannedImages, type NodePlan } from './plan.js';
 import { warn, type NodeReport } from './report.js';
 import { imageOutcomes, isGood } from './outcome.js';
@@ -131,6 +131,38 @@ export async function installOnNode(work: NodeWork, plan: NodePlan, onStage: OnS
 }
 
 /**
+ * Registry mode on one node: its runtime pointed at the in-cluster registry
+ * (work.mirrors: the registry first for every registry the images come from),
+ * then pods by each image's original name with `imagePullPolicy: Always`: a
+ * pull only the in-cluster registry can serve.
+ */
+export async function mirrorOnNode(work: NodeWork, plan: NodePlan, images: BundleImage[], onStage: OnStage): Promise<NodeReport> {
+  const { conn, namespace, signal } = work.options;
+  const report = plan.report;
+  return withAgent(work.options, plan, onStage, async (agent) => {
+    const { driver } = await openRuntime(agent, work.options, plan, onStage, work.keepFreePercent);
+    onStage('pointing the runtime at the registry');
+    const configured = await driver.configure(work.mirrors);
+    report.changedFiles = configured.changed;
+    if (configured.apply !== 'none') {
+      onStage(`${configured.apply === 'restart' ? 'restarting' : 'reloading'} ${plan.facts.runtime}`);
+      await driver.restart(configured.apply);
+      await waitForNodeReady(conn, plan.facts.name, 180_000, signal);
+    }
+    onStage(`pulling ${images.length} image${images.length === 1 ? '' : 's'} by their original names`);
+    const { smoke, pulls } = await runPullPods(conn, { namespace, node: plan.facts.name, images, ...(signal ? { signal } : {}) });
+    report.smoke = smoke;
+    report.images = images.map((image) => {
+      const verdict = pulls.get(image.name);
+      return verdict && 'proof' in verdict
+        ? { name: image.name, digest: image.root.digest, outcome: 'present' as const, proof: { byPull: verdict.proof } }
+        : { name: image.name, digest: image.root.digest, outcome: 'missing' as const, detail: verdict?.failure ?? 'not pulled' };
+    });
+    return report;
+  });
+}
+
+/**
  * `lading check` for one node: which of the bundle's images its runtime
  * still holds by name and digest (for CRI-O: in the read-only additional
  * store, the one that survives a wipe of the default store). Changes nothing.
@@ -177,7 +209,6 @@ export async function restoreOnNode(options: InstallOptions, plan: NodePlan, onS
   });
 }
 
-/** Remembers on the cluster what this install left on the node, for `check` after a reset; a failure to write it is a warning, not a failed node. */
 /** The sandbox image as the runtime's config names it, else as the node status shows it. */
 function sandboxImageOf(config: NodeConfig, plan: NodePlan): string | undefined {
   return config.containerd?.settings.sandboxImage ?? config.crio?.settings.pauseImage ?? pickAgentImage(plan.facts.node);
@@ -197,6 +228,7 @@ function sandboxHint(record: NodeRecord | undefined, plan: NodePlan): SandboxHin
   return { recorded: record?.sandboxImage, bundleImages: plannedImages(plan).map((i) => i.name) };
 }
 
+/** Remembers on the cluster what this install left on the node, for `check` after a reset; a failure to write it is a warning, not a failed node. */
 async function record(work: NodeWork, plan: NodePlan, sandboxImage: string | undefined): Promise<void> {
   const images = plan.report.images.filter((i) => isGood(i.outcome)).map((i) => ({ name: i.name, digest: i.digest, ...(i.pinnedBy ? { pinnedBy: i.pinnedBy } : {}) }));
   try {

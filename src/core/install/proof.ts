@@ -45,3 +45,19 @@ export function waitingFor(status: k8s.V1ContainerStatus | undefined, phase: str
   const waiting = status?.state?.waiting;
   return waiting ? `${waiting.reason ?? 'waiting'}${waiting.message ? `: ${waiting.message}` : ''}` : (phase ?? 'unknown');
 }
+
+/**
+ * A container with `imagePullPolicy: Always`: the proof is the kubelet's own
+ * "Successfully pulled" event (the pull went through); a pull error is the
+ * failure, with the kubelet's words.
+ */
+export function pullVerdict(status: k8s.V1ContainerStatus | undefined, events: readonly k8s.CoreV1Event[]): Verdict {
+  const pulled = events.find((e) => e.reason === 'Pulled' && !ALREADY_PRESENT.test(e.message ?? ''));
+  if (pulled) return { proof: `kubelet event "${(pulled.message ?? 'pulled').replace(/^Successfully pulled image "[^"]*"\s*/, 'Successfully pulled ').slice(0, 120)}"` };
+  const waiting = status?.state?.waiting;
+  if (waiting && NOT_ON_NODE.test(waiting.reason ?? '') && waiting.reason !== 'ErrImageNeverPull') {
+    const failedEvent = events.filter((e) => e.reason === 'Failed').at(-1);
+    return { failure: `${waiting.reason}: ${(failedEvent?.message ?? waiting.message ?? '').slice(0, 300)}`.trim() };
+  }
+  return undefined;
+}

@@ -6,6 +6,7 @@
 import { AbortError } from '../errors.js';
 import type { NodeFacts } from '../cluster/preflight.js';
 import type { SinceInstall } from './node-record.js';
+import type { RegistryReport } from '../registry/registry-mode.js';
 
 export type ImageOutcome = 'injected' | 'present' | 'missing' | 'wrong-digest';
 
@@ -26,6 +27,8 @@ export interface ImageReport {
 export interface ImageProof {
   byName?: string;
   byDigest?: string;
+  /** Registry mode: pulled by its original name with `Always`, which only the in-cluster registry can serve. */
+  byPull?: string;
 }
 
 export interface SmokeReport {
@@ -67,6 +70,8 @@ export interface InstallReport {
   bundle: string;
   cluster: { server: string; version: string };
   nodes: NodeReport[];
+  /** Registry mode: where the registry runs, what was pushed, what it holds. */
+  registry?: RegistryReport;
 }
 
 /** A node's report before anything was done there. */

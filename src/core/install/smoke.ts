@@ -12,13 +12,13 @@ import type { BundleImage } from '../bundle/layout.js';
 import { digestName } from '../bundle/node-archive.js';
 import type { ClusterConnection } from '../cluster/kube.js';
 import { pinnedPod } from '../cluster/pods.js';
-import { containerEvents, containerVerdict, waitingFor, type Verdict } from './proof.js';
+import { containerEvents, containerVerdict, pullVerdict, waitingFor, type Verdict } from './proof.js';
 import type { ImageProof, SmokeReport } from './report.js';
 
 /** Containers per pod: enough for most bundles in one pod, few enough to start at once on a small node. */
 const PER_POD = 16;
 
-type Policy = 'Never' | 'IfNotPresent';
+type Policy = 'Never' | 'IfNotPresent' | 'Always';
 
 function smokePod(namespace: string, node: string, images: string[], policy: Policy): k8s.V1Pod {
   return pinnedPod({
@@ -45,7 +45,8 @@ async function verdicts(conn: ClusterConnection, pod: k8s.V1Pod, policy: Policy,
       const events = (await conn.core.listNamespacedEvent({ namespace, fieldSelector: `involvedObject.name=${name}` })).items;
       const statuses = current.status?.containerStatuses ?? [];
       containers.forEach((c, i) => {
-        found[i] ??= containerVerdict(statuses.find((s) => s.name === c), containerEvents(events, c), policy === 'IfNotPresent');
+        const status = statuses.find((s) => s.name === c);
+        found[i] ??= policy === 'Always' ? pullVerdict(status, containerEvents(events, c)) : containerVerdict(status, containerEvents(events, c), policy === 'IfNotPresent');
       });
       if (found.every(Boolean)) return found as Array<{ proof: string } | { failure: string }>;
       if (Date.now() > deadline) {
@@ -96,4 +97,27 @@ export async function runSmokePods(
     detail: failures.length ? failures.join('; ') : `found without a pull by name (Never) and by digest (IfNotPresent): ${images.length} image${images.length === 1 ? '' : 's'}`,
   };
   return { smoke, proofs };
+}
+
+/**
+ * Registry mode: per image, a pod by its original name with `Always`, so the
+ * kubelet must pull it, which on an air-gapped node only the in-cluster
+ * registry (through the node's mirror configuration) can serve.
+ */
+export async function runPullPods(
+  conn: ClusterConnection,
+  options: { namespace: string; node: string; images: BundleImage[]; timeoutMs?: number; signal?: AbortSignal },
+): Promise<{ smoke: SmokeReport; pulls: Map<string, { proof: string } | { failure: string }> }> {
+  const { namespace, node, images, signal } = options;
+  const results = await prove(conn, namespace, node, images.map((i) => i.name), 'Always', options.timeoutMs ?? 120_000, signal);
+  const pulls = new Map(images.map((image, i) => [image.name, results[i]!]));
+  const failures = images.flatMap((image, i) => ('failure' in results[i]! ? [`${image.name}: ${results[i]!.failure}`] : []));
+  return {
+    pulls,
+    smoke: {
+      image: images.map((i) => i.name).join(', '),
+      ok: failures.length === 0,
+      detail: failures.length ? failures.join('; ') : `pulled by original name (Always) from the in-cluster registry: ${images.length} image${images.length === 1 ? '' : 's'}`,
+    },
+  };
 }

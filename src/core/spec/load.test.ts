@@ -55,7 +55,7 @@ spec:
   assert.deepEqual(found, [
     '1:13 apiVersion: expected "lading.dev/v1alpha1", got "lading.dev/v1"',
     '3:18 metadata.name: expected a lowercase name (letters, digits, "-" and "."), e.g. "demo"',
-    '11:3 spec.extra: unknown field (expected one of: platforms, images, registries, mirrors, sandbox, manifests, runtime)',
+    '11:3 spec.extra: unknown field (expected one of: platforms, images, registries, mirrors, sandbox, registry, manifests, runtime)',
     '5:28 spec.platforms[1]: invalid platform "linux/sparc": unknown architecture "sparc"',
     '8:13 spec.images[1]: invalid image reference "UPPER/case": "UPPER" is not a valid repository component (repository names must be lowercase)',
     '9:7 spec.images[2]: expected an image reference string or a mapping with name (and platforms)',
@@ -116,4 +116,13 @@ test('spec.sandbox carries the nodes\' pause image: kubeadm\'s for a Kubernetes 
   assert.deepEqual(problems(`${base}  sandbox: {kubernetes: "1.19"}\n`), ['6:25 spec.sandbox.kubernetes: expected a Kubernetes version from 1.26 to 1.35 (as a string: "1.34"); for another, name the image with sandbox.image']);
   assert.deepEqual(problems(`${base}  sandbox: {kubernetes: "1.34", image: x}\n`), ['6:12 spec.sandbox: expected exactly one of kubernetes (e.g. "1.34") or image (e.g. registry.k8s.io/pause:3.10)']);
   assert.deepEqual(problems(`${base}  sandbox: {image: "UPPER/x"}\n`).length, 1);
+});
+
+test('spec.registry names the registry image of registry mode (carried like any image) and its port', () => {
+  const base = `apiVersion: lading.dev/v1alpha1\nkind: Bundle\nmetadata: {name: a, version: "1"}\nspec:\n  images: [nginx]\n`;
+  const spec = parseSpec(`${base}  registry: {image: docker.io/library/registry:2.8.3}\n`, 'f.yaml');
+  assert.deepEqual(spec.registry, { image: 'docker.io/library/registry:2.8.3', port: 5000 });
+  assert.deepEqual(spec.images.map((i) => i.name), ['docker.io/library/nginx:latest', 'docker.io/library/registry:2.8.3']);
+  assert.deepEqual(parseSpec(`${base}  registry: {image: registry:2.8.3, port: 5443}\n`, 'f.yaml').registry, { image: 'docker.io/library/registry:2.8.3', port: 5443 });
+  assert.deepEqual(problems(`${base}  registry: {port: 0}\n`), ['6:20 spec.registry.port: expected a port number from 1 to 65535', '6:13 spec.registry.image: expected the registry image, e.g. docker.io/library/registry:2.8.3']);
 });

@@ -34,7 +34,12 @@ export interface BundleSpec {
   mirrors: MirrorSpec[];
   /** The nodes' sandbox (pause) image, carried like any image (`spec.sandbox`), so that it survives a store wipe. */
   sandboxImage?: string;
+  /** Registry mode: the image to run as the in-cluster registry (`spec.registry`), carried like any image. */
+  registry?: { image: string; port: number };
 }
+
+/** The port the in-cluster registry listens on, on its node's address, unless the spec says otherwise. */
+export const DEFAULT_REGISTRY_PORT = 5000;
 
 /**
  * The pause image kubeadm configures for each Kubernetes minor version (kubeadm's constants.PauseVersion),
@@ -78,7 +83,8 @@ export class SpecError extends AbortError {
 const DEFAULT_PLATFORMS = ['linux/amd64'];
 const TOP_KEYS = new Set(['apiVersion', 'kind', 'metadata', 'spec']);
 /** Keys reserved for later issues (manifests, runtime settings) are accepted but not yet used. */
-const SPEC_KEYS = new Set(['platforms', 'images', 'registries', 'mirrors', 'sandbox', 'manifests', 'runtime']);
+const SPEC_KEYS = new Set(['platforms', 'images', 'registries', 'mirrors', 'sandbox', 'registry', 'manifests', 'runtime']);
+const REGISTRY_KEYS = new Set(['image', 'port']);
 const SANDBOX_KEYS = new Set(['kubernetes', 'image']);
 const MIRROR_KEYS = new Set(['registry', 'endpoints', 'skipVerify']);
 const IMAGE_KEYS = new Set(['name', 'platforms']);
@@ -259,9 +265,46 @@ export function parseSpec(text: string, file: string): BundleSpec {
 
   const sandboxImage = parseSandbox(get(spec, 'sandbox'));
   if (sandboxImage && !images.some((i) => i.name === sandboxImage.name)) images.push(sandboxImage);
+  const registry = parseRegistry(get(spec, 'registry'));
+  if (registry && !images.some((i) => i.name === registry.image.name)) images.push(registry.image);
 
   if (problems.length) throw new SpecError(file, problems);
-  return { file, name: name!, version: version!, platforms, images, insecureRegistries, mirrors, ...(sandboxImage ? { sandboxImage: sandboxImage.name } : {}) };
+  return {
+    file, name: name!, version: version!, platforms, images, insecureRegistries, mirrors,
+    ...(sandboxImage ? { sandboxImage: sandboxImage.name } : {}),
+    ...(registry ? { registry: { image: registry.image.name, port: registry.port } } : {}),
+  };
+
+  /** `spec.registry`: `{image: REF, port?: N}`, the registry that `install --registry` runs in the cluster. */
+  function parseRegistry(node: Node | undefined): { image: SpecImage; port: number } | undefined {
+    if (node === undefined) return undefined;
+    const path = 'spec.registry';
+    if (!isMap(node)) {
+      at(node, path, 'expected a mapping with image (e.g. docker.io/library/registry:2.8.3) and optionally port');
+      return undefined;
+    }
+    unknownKeys(node, REGISTRY_KEYS, path);
+    const imageNode = get(node, 'image');
+    const source = isScalar(imageNode) && typeof imageNode.value === 'string' ? imageNode.value : undefined;
+    const portNode = get(node, 'port');
+    let port = DEFAULT_REGISTRY_PORT;
+    if (portNode !== undefined) {
+      if (isScalar(portNode) && Number.isInteger(portNode.value) && (portNode.value as number) >= 1 && (portNode.value as number) <= 65535) port = portNode.value as number;
+      else at(portNode, `${path}.port`, 'expected a port number from 1 to 65535');
+    }
+    if (!source) {
+      at(imageNode ?? node, `${path}.image`, 'expected the registry image, e.g. docker.io/library/registry:2.8.3');
+      return undefined;
+    }
+    try {
+      const ref = parseReference(source);
+      return { image: { source, ref, name: formatReference(ref), platforms }, port };
+    } catch (error) {
+      if (error instanceof InvalidReferenceError) at(imageNode, `${path}.image`, error.message);
+      else throw error;
+      return undefined;
+    }
+  }
 
   /** `spec.sandbox`: `{kubernetes: "1.34"}` (kubeadm's pause image for that version) or `{image: REF}`. */
   function parseSandbox(node: Node | undefined): SpecImage | undefined {

@@ -15,8 +15,22 @@ const HOW_TO_START =
   'Start the test cluster with `bash test/cluster/up` (as root; it prints the kubeconfig path) and run the specs ' +
   'with LADING_KUBECONFIG=<that path>, or run everything with `npm run test:e2e`.';
 
-/** The versions test/cluster pins, read from its source (so the specs check the node against the pins). */
-export function pinnedVersions(): { kubernetes: string; containerd: string; crio: string; etcd: string; sandboxImage: string } {
+/**
+ * The versions test/cluster pins, read from its source (so the specs check the node against the pins).
+ *
+ * `registryImage` is the reference of the registry image (the CNCF distribution registry, `/registry serve
+ * /etc/distribution/config.yml`, listening on :5000) that test/cluster/up packs as an OCI archive at
+ * `$LADING_CLUSTER_STATE/images/registry/registry.oci.tar` (cluster.env: LADING_REGISTRY_IMAGE_ARCHIVE); no node
+ * holds it. The registry-mode specs push it to a loopback registry so that `lading create` can carry it.
+ */
+export function pinnedVersions(): {
+  kubernetes: string;
+  containerd: string;
+  crio: string;
+  etcd: string;
+  sandboxImage: string;
+  registryImage: string;
+} {
   const lib = readFileSync(join(repoRoot, 'test/cluster/lib.sh'), 'utf8');
   const pin = (name: string): string => {
     const m = new RegExp(`^${name}=(\\S+)`, 'm').exec(lib);
@@ -29,6 +43,7 @@ export function pinnedVersions(): { kubernetes: string; containerd: string; crio
     crio: pin('LADING_CRIO_VERSION'),
     etcd: pin('LADING_ETCD_VERSION'),
     sandboxImage: pin('LADING_SANDBOX_IMAGE'),
+    registryImage: pin('LADING_REGISTRY_IMAGE'),
   };
 }
 

@@ -1,0 +1,89 @@
+/**
+ * A registry in the cluster reached through the API server's `services/proxy`
+ * subresource: no port-forward, no NodePort, no connection from the operator's
+ * machine to a node (k8scr's way). The generated client buffers proxy bodies
+ * as strings, so requests go out with undici under the kubeconfig's own TLS
+ * identity and headers, bodies streamed both ways.
+ *
+ * The API server rewrites a Location header that names the backend into its
+ * own proxy URL; `locate` accepts either form and turns it back into the
+ * `/v2/...` path the pusher speaks.
+ */
+import { Agent, request, type Dispatcher } from 'undici';
+import type * as https from 'node:https';
+import type { KubeConfig } from '@kubernetes/client-node';
+import { RegistryError } from '../errors.js';
+import { printable } from '../util/printable.js';
+import type { PushRequest, PushResponse, PushTransport } from './transport.js';
+
+export interface ServiceProxyTarget {
+  namespace: string;
+  service: string;
+  /** The Service's port (number or name). */
+  port: number | string;
+}
+
+/** The API path prefix that proxies to a Service's port. */
+export function serviceProxyPrefix(target: ServiceProxyTarget): string {
+  return `/api/v1/namespaces/${encodeURIComponent(target.namespace)}/services/http:${encodeURIComponent(target.service)}:${encodeURIComponent(String(target.port))}/proxy`;
+}
+
+export class ApiProxyTransport implements PushTransport {
+  readonly #kc: KubeConfig;
+  readonly #server: URL;
+  readonly #prefix: string;
+  #dispatcher: Dispatcher | undefined;
+
+  constructor(kc: KubeConfig, server: string, target: ServiceProxyTarget) {
+    this.#kc = kc;
+    this.#server = new URL(server);
+    this.#prefix = `${this.#server.pathname.replace(/\/+$/, '')}${serviceProxyPrefix(target)}`;
+    this.name = `${target.service}.${target.namespace} (through the API server)`;
+  }
+
+  readonly name: string;
+
+  async send(req: PushRequest): Promise<PushResponse> {
+    // The kubeconfig's credentials are applied per request: exec plugins and token files may rotate them.
+    const options: https.RequestOptions = { headers: {} };
+    await this.#kc.applyToHTTPSOptions(options);
+    this.#dispatcher ??= new Agent({
+      connect: {
+        ...(options.ca ? { ca: options.ca as string | Buffer } : {}),
+        ...(options.cert ? { cert: options.cert as string | Buffer } : {}),
+        ...(options.key ? { key: options.key as string | Buffer } : {}),
+        ...(options.rejectUnauthorized === false ? { rejectUnauthorized: false } : {}),
+        ...(options.servername ? { servername: options.servername } : {}),
+      },
+      // Blobs flow for as long as they need; the pusher's own deadlines bound a stall.
+      bodyTimeout: 0,
+      headersTimeout: 120_000,
+    });
+    const headers: Record<string, string> = {};
+    for (const [k, v] of Object.entries(options.headers ?? {})) if (typeof v === 'string') headers[k.toLowerCase()] = v;
+    const url = new URL(`${this.#prefix}${req.path}`, this.#server);
+    const res = await request(url, {
+      method: req.method,
+      headers: { ...headers, ...(req.headers ?? {}) },
+      body: req.body ?? null,
+      signal: req.signal ?? null,
+      dispatcher: this.#dispatcher,
+    });
+    return { status: res.statusCode, headers: res.headers, body: res.body };
+  }
+
+  locate(location: string): string {
+    const url = new URL(location, new URL(`${this.#prefix}/`, this.#server));
+    let path = url.pathname;
+    // Rewritten by the API server: its own origin and the proxy prefix.
+    if (url.origin === this.#server.origin && path.startsWith(`${this.#prefix}/`)) path = path.slice(this.#prefix.length);
+    if (!path.startsWith('/v2/')) {
+      throw new RegistryError(`${this.name}: the registry sent an upload location elsewhere (${printable(location.slice(0, 200))})`);
+    }
+    return `${path}${url.search}`;
+  }
+
+  async close(): Promise<void> {
+    await this.#dispatcher?.close();
+  }
+}

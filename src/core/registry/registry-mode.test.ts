@@ -1,0 +1,68 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { KubeConfig } from '@kubernetes/client-node';
+import { bundleImage } from '../install/test-fixtures.js';
+import { ApiProxyTransport, serviceProxyPrefix } from './api-proxy.js';
+import { registryDeployment, registryEndpoint } from './deploy.js';
+import { pushTarget, registryMirrors, repositoryClashes, sourceRegistries } from './registry-mode.js';
+
+describe('registry mode: where images go and how nodes find them', () => {
+  const nginx = bundleImage('docker.io/library/nginx:1.27', 'a');
+  const pause = bundleImage('registry.k8s.io/pause:3.10', 'b');
+  const pinned = bundleImage('quay.io/org/app@sha256:' + 'c'.repeat(64), 'c');
+
+  it('an image keeps its path and tag in the registry, so a mirror serves it under its original name', () => {
+    assert.deepEqual(pushTarget(nginx), { repository: 'library/nginx', tag: '1.27' });
+    assert.deepEqual(pushTarget(pinned), { repository: 'org/app', tag: undefined });
+    assert.deepEqual(sourceRegistries([nginx, pause, pinned]), ['docker.io', 'quay.io', 'registry.k8s.io']);
+  });
+
+  it('two registries with one path would overwrite each other: named', () => {
+    assert.deepEqual(repositoryClashes([nginx, bundleImage('ghcr.io/library/nginx:2', 'd')]), ['library/nginx (from docker.io and ghcr.io)']);
+    assert.deepEqual(repositoryClashes([nginx, pause]), []);
+  });
+
+  it('every source registry gets the in-cluster registry first, before the bundle\'s own mirrors', () => {
+    const mirrors = registryMirrors([nginx, pause], [{ registry: 'docker.io', endpoints: ['https://harbor.site'], skipVerify: false }, { registry: 'ghcr.io', endpoints: ['https://m.site'], skipVerify: true }], 'http://10.0.0.5:5000');
+    assert.deepEqual(mirrors, [
+      { registry: 'docker.io', endpoints: ['http://10.0.0.5:5000', 'https://harbor.site'], skipVerify: false },
+      { registry: 'ghcr.io', endpoints: ['https://m.site'], skipVerify: true },
+      { registry: 'registry.k8s.io', endpoints: ['http://10.0.0.5:5000'], skipVerify: false },
+    ]);
+  });
+
+  it('the registry listens on its node\'s address (no kube-proxy, no NodePort), pinned there, never pulled, data on the node', () => {
+    assert.equal(registryEndpoint({ nodeAddress: '10.0.0.5', port: 5000 }), 'http://10.0.0.5:5000');
+    assert.equal(registryEndpoint({ nodeAddress: 'fd00::5', port: 5000 }), 'http://[fd00::5]:5000');
+    const d = registryDeployment({ namespace: 'lading-system', node: 'n1', hostnameLabel: 'n1-host', nodeAddress: '10.0.0.5', image: 'docker.io/library/registry:2.8.3', port: 5000 });
+    const pod = d.spec!.template.spec!;
+    assert.equal(pod.hostNetwork, true);
+    assert.deepEqual(pod.nodeSelector, { 'kubernetes.io/hostname': 'n1-host' });
+    assert.equal(pod.containers[0]!.imagePullPolicy, 'Never');
+    assert.equal(pod.volumes![0]!.hostPath!.path, '/var/lib/lading/registry');
+    assert.equal(d.spec!.strategy!.type, 'Recreate');
+    assert.deepEqual(pod.containers[0]!.readinessProbe!.httpGet, { path: '/v2/', port: 5000 });
+  });
+});
+
+describe('the API server proxy transport', () => {
+  const kc = new KubeConfig();
+  kc.loadFromOptions({
+    clusters: [{ name: 'c', server: 'https://api.example:6443', skipTLSVerify: false }],
+    users: [{ name: 'u', token: 't' }],
+    contexts: [{ name: 'x', cluster: 'c', user: 'u' }],
+    currentContext: 'x',
+  });
+  const transport = new ApiProxyTransport(kc, 'https://api.example:6443', { namespace: 'lading-system', service: 'lading-registry', port: 5000 });
+
+  it('proxies to the Service through services/proxy', () => {
+    assert.equal(serviceProxyPrefix({ namespace: 'lading-system', service: 'lading-registry', port: 5000 }), '/api/v1/namespaces/lading-system/services/http:lading-registry:5000/proxy');
+  });
+
+  it('reads an upload location as the registry wrote it, or as the API server rewrote it', () => {
+    assert.equal(transport.locate('/v2/a/blobs/uploads/u1?_state=x'), '/v2/a/blobs/uploads/u1?_state=x');
+    assert.equal(transport.locate('https://api.example:6443/api/v1/namespaces/lading-system/services/http:lading-registry:5000/proxy/v2/a/blobs/uploads/u1?_state=x'), '/v2/a/blobs/uploads/u1?_state=x');
+    assert.equal(transport.locate('http://10.0.0.5:5000/v2/a/blobs/uploads/u2'), '/v2/a/blobs/uploads/u2');
+    assert.throws(() => transport.locate('https://api.example:6443/api/v1/namespaces/kube-system/secrets'), /upload location elsewhere/);
+  });
+});

@@ -1,0 +1,244 @@
+/**
+ * `lading install --registry`: the bundle's registry image put on one node by
+ * node injection (pinned, in CRI-O's read-only store), run there as the
+ * in-cluster registry, every image pushed to it through the API server, every
+ * node's runtime pointed at it by the images' original names, and proof that
+ * each node pulls from it. Node injection does the node work (install-job);
+ * this file orders the registry's steps and knows its facts.
+ */
+import { AbortError, ExitCode } from '../errors.js';
+import { ProgressMeter, type ProgressHub } from '../progress.js';
+import type { BundleImage, BundleMetadata } from '../bundle/layout.js';
+import { BundleReader } from '../bundle/reader.js';
+import { parseReference } from '../oci/reference.js';
+import { checkPermissions, listNodes, type NodeFacts } from '../cluster/preflight.js';
+import type { ClusterConnection } from '../cluster/kube.js';
+import type { Mirror } from '../config/mirrors.js';
+import { planNode, type NodePlan } from '../install/plan.js';
+import type { NodeReport } from '../install/report.js';
+import { ApiProxyTransport } from './api-proxy.js';
+import { applyRegistry, registryNodeHostname, registryEndpoint, registryPermissions, removeRegistry, waitForRegistry, REGISTRY_NAME, type RegistryPlacement } from './deploy.js';
+import { pushBundleImage, type PushTarget } from './push-image.js';
+import { RegistryPusher } from './push.js';
+
+export const REGISTRY_PUSH_PROGRESS_KEY = 'registry:push';
+
+export interface RegistryReport {
+  node: string;
+  endpoint: string;
+  image: string;
+  push?: { images: number; blobsUploaded: number; blobsPresent: number; bytesSent: number; manifestsPut: number; resumed: number; restarted: number; ms: number };
+  /** The registry's own image on its node: how it got there and what keeps the kubelet's GC from it. */
+  bootstrap?: { outcome: string; pinnedBy?: string };
+  /** Every image's root manifest in the registry by digest (and under its tag). */
+  held?: { ok: boolean; missing: string[] };
+}
+
+/** Where an image lives in the in-cluster registry: its path without the registry host, so a mirror serves it under its original name. */
+export function pushTarget(image: BundleImage): PushTarget {
+  const ref = parseReference(image.name);
+  return { repository: ref.repository, tag: ref.tag };
+}
+
+/** The registry hosts the bundle's images come from (each gets a mirror on every node). */
+export function sourceRegistries(images: readonly BundleImage[]): string[] {
+  return [...new Set(images.map((i) => parseReference(i.name).registry))].sort();
+}
+
+/** Two images from different registries under one path would overwrite each other in the one registry. */
+export function repositoryClashes(images: readonly BundleImage[]): string[] {
+  const byRepository = new Map<string, Set<string>>();
+  for (const image of images) {
+    const ref = parseReference(image.name);
+    const hosts = byRepository.get(ref.repository) ?? new Set<string>();
+    hosts.add(ref.registry);
+    byRepository.set(ref.repository, hosts);
+  }
+  return [...byRepository].filter(([, hosts]) => hosts.size > 1).map(([repo, hosts]) => `${repo} (from ${[...hosts].sort().join(' and ')})`);
+}
+
+/** The bundle's mirrors with the in-cluster registry first for every registry the images come from. */
+export function registryMirrors(images: readonly BundleImage[], bundleMirrors: readonly Mirror[], endpoint: string): Mirror[] {
+  const byRegistry = new Map(bundleMirrors.map((m) => [m.registry, m]));
+  for (const registry of sourceRegistries(images)) {
+    const existing = byRegistry.get(registry);
+    byRegistry.set(registry, { registry, endpoints: [endpoint, ...(existing?.endpoints ?? []).filter((e) => e !== endpoint)], skipVerify: existing?.skipVerify ?? false });
+  }
+  return [...byRegistry.values()].sort((a, b) => a.registry.localeCompare(b.registry));
+}
+
+export interface RegistryModeOptions {
+  conn: ClusterConnection;
+  namespace: string;
+  bundle: string;
+  progress: ProgressHub;
+  /** The node to run the registry on (default: the first ready node the registry image fits). */
+  node?: string;
+  signal?: AbortSignal;
+}
+
+export class RegistryMode {
+  readonly #options: RegistryModeOptions;
+  #placement: RegistryPlacement | undefined;
+  #metadata: BundleMetadata | undefined;
+  #registryNode: NodeFacts | undefined;
+  report: RegistryReport | undefined;
+
+  constructor(options: RegistryModeOptions) {
+    this.#options = options;
+  }
+
+  /** Changes nothing: the bundle carries a registry, a node can run it, the images fit in one registry, the permissions hold. */
+  async preflight(metadata: BundleMetadata, nodes: NodePlan[]): Promise<RegistryPlacement> {
+    const { conn, namespace } = this.#options;
+    if (!metadata.registry) {
+      throw new AbortError(`${this.#options.bundle} carries no registry image`, {
+        exitCode: ExitCode.usage,
+        hint: 'Name one in the spec (spec.registry.image, e.g. docker.io/library/registry:2.8.3) and run lading create again.',
+      });
+    }
+    const image = metadata.images.find((i) => i.name === metadata.registry!.image)!;
+    const clashes = repositoryClashes(metadata.images);
+    if (clashes.length) {
+      throw new AbortError(`one registry cannot hold these images under their original paths: ${clashes.join('; ')}`, {
+        exitCode: ExitCode.usage,
+        hint: 'Carry only one of each clashing path in a bundle for registry mode, or install it with node injection (without --registry).',
+      });
+    }
+    const fits = (facts: NodeFacts) => image.platforms.some((p) => p.platform === facts.platform);
+    const wanted = this.#options.node;
+    // A registry that runs already stays where its data is, selected or not (a late node's install selects only that node).
+    const running = await registryNodeHostname(conn, namespace);
+    let chosen: Pick<NodePlan, 'facts'> | undefined;
+    if (running) {
+      // listNodes refuses an empty match with an AbortError: here that means the node is gone.
+      const found = await listNodes(conn, `kubernetes.io/hostname=${running}`).catch((error: unknown) => {
+        if (error instanceof AbortError) return [];
+        throw error;
+      });
+      chosen = found[0] ? { facts: found[0] } : undefined;
+      if (!chosen) {
+        throw new AbortError(`the registry's node (kubernetes.io/hostname=${running}) is gone; its data went with it`, {
+          exitCode: ExitCode.node,
+          hint: `Delete Deployment ${REGISTRY_NAME} in ${namespace} and run install --registry again: the registry starts anew elsewhere and every image is pushed again.`,
+        });
+      }
+      if (wanted && wanted !== chosen.facts.name) {
+        throw new AbortError(`--registry-node ${wanted}: the registry already runs on ${chosen.facts.name}, and its data is there`, {
+          exitCode: ExitCode.usage,
+          hint: `Leave out --registry-node, or delete Deployment ${REGISTRY_NAME} in ${namespace} first to start it anew on ${wanted}.`,
+        });
+      }
+    } else chosen = wanted ? nodes.find((n) => n.facts.name === wanted) : nodes.find((n) => fits(n.facts));
+    if (!chosen) {
+      throw new AbortError(wanted ? `--registry-node ${wanted} is not one of the selected ready nodes` : `no selected node can run the registry image ${image.name} (its platforms: ${image.platforms.map((p) => p.platform).join(', ')})`, {
+        exitCode: ExitCode.usage,
+        hint: `Nodes: ${nodes.map((n) => `${n.facts.name} (${n.facts.platform})`).join(', ')}.`,
+      });
+    }
+    if (!fits(chosen.facts)) {
+      throw new AbortError(`the registry image ${image.name} has no ${chosen.facts.platform} platform for node ${chosen.facts.name}`, { exitCode: ExitCode.usage });
+    }
+    const address = chosen.facts.node.status?.addresses?.find((a) => a.type === 'InternalIP')?.address;
+    if (!address) throw new AbortError(`node ${chosen.facts.name} reports no InternalIP: the other nodes could not reach a registry on it`, { exitCode: ExitCode.node, hint: 'Pick another node with --registry-node NAME.' });
+    await checkPermissions(conn, registryPermissions(namespace));
+    this.#metadata = metadata;
+    this.#registryNode = chosen.facts;
+    this.#placement = { namespace, node: chosen.facts.name, hostnameLabel: chosen.facts.node.metadata?.labels?.['kubernetes.io/hostname'] ?? chosen.facts.name, nodeAddress: address, image: image.name, port: metadata.registry.port };
+    this.report = { node: chosen.facts.name, endpoint: registryEndpoint(this.#placement), image: image.name };
+    return this.#placement;
+  }
+
+  get placement(): RegistryPlacement {
+    if (!this.#placement) throw new Error('RegistryMode: placement before preflight');
+    return this.#placement;
+  }
+
+  /** The plan that puts only the registry's image on its node, with node injection. */
+  bootstrapPlan(): NodePlan {
+    return planNode(this.#registryNode!, this.#requireMetadata().images.filter((i) => i.name === this.placement.image));
+  }
+
+  /** Every node's mirror configuration: the in-cluster registry first, then the bundle's own mirrors. */
+  mirrors(bundleMirrors: readonly Mirror[]): Mirror[] {
+    return registryMirrors(this.#requireMetadata().images, bundleMirrors, registryEndpoint(this.placement));
+  }
+
+  recordBootstrap(report: NodeReport): void {
+    const image = report.images[0];
+    this.report = { ...this.report!, bootstrap: { outcome: image?.outcome ?? 'missing', ...(image?.pinnedBy ? { pinnedBy: image.pinnedBy } : {}) } };
+  }
+
+  /** Deployment and Service, then the pod Ready; what this run created is removed again if it never is. */
+  async start(): Promise<void> {
+    const { conn, namespace, signal } = this.#options;
+    const outcome = await applyRegistry(conn, this.placement);
+    try {
+      await waitForRegistry(conn, namespace, signal ? { signal } : {});
+    } catch (error) {
+      await removeRegistry(conn, namespace, outcome.created).catch(() => undefined);
+      throw error;
+    }
+  }
+
+  /** Every image, all its platforms, through the API server; what the registry holds is skipped. */
+  async push(): Promise<NonNullable<RegistryReport['push']>> {
+    const { conn, namespace, bundle, progress, signal } = this.#options;
+    const metadata = this.#requireMetadata();
+    const transport = new ApiProxyTransport(conn.kc, conn.server, { namespace, service: REGISTRY_NAME, port: this.placement.port });
+    const pusher = new RegistryPusher(transport, signal ? { signal } : {});
+    const reader = await BundleReader.open(bundle);
+    const started = performance.now();
+    const totals = { images: 0, blobsUploaded: 0, blobsPresent: 0, bytesSent: 0, manifestsPut: 0 };
+    const unique = new Map<string, number>();
+    for (const image of metadata.images) for (const p of image.platforms) for (const b of [p.config, ...p.layers]) unique.set(b.digest, b.size);
+    const meter = new ProgressMeter([...unique.values()].reduce((a, b) => a + b, 0));
+    try {
+      for (const image of metadata.images) {
+        const r = await pushBundleImage(pusher, reader, image, pushTarget(image), (n) => {
+          meter.advance(n);
+          progress.publish({ key: REGISTRY_PUSH_PROGRESS_KEY, progress: meter.snapshot() });
+        });
+        totals.images++;
+        totals.blobsUploaded += r.uploaded;
+        totals.blobsPresent += r.present;
+        totals.bytesSent += r.bytesSent;
+        totals.manifestsPut += r.manifestsPut;
+      }
+      meter.complete();
+      progress.publish({ key: REGISTRY_PUSH_PROGRESS_KEY, progress: meter.snapshot() });
+    } finally {
+      await reader.close();
+      await transport.close();
+    }
+    const push = { ...totals, ...pusher.stats, ms: Math.round(performance.now() - started) };
+    this.report = { ...this.report!, push };
+    return push;
+  }
+
+  /** The registry's own answer: every image's root manifest by digest, and under its tag. */
+  async verifyHeld(): Promise<NonNullable<RegistryReport['held']>> {
+    const { conn, namespace } = this.#options;
+    const transport = new ApiProxyTransport(conn.kc, conn.server, { namespace, service: REGISTRY_NAME, port: this.placement.port });
+    const pusher = new RegistryPusher(transport);
+    const missing: string[] = [];
+    try {
+      for (const image of this.#requireMetadata().images) {
+        const target = pushTarget(image);
+        const byDigest = await pusher.hasManifest(target.repository, image.root.digest, image.root.digest);
+        const byTag = target.tag === undefined || (await pusher.hasManifest(target.repository, target.tag, image.root.digest));
+        if (!byDigest || !byTag) missing.push(image.name);
+      }
+    } finally {
+      await transport.close();
+    }
+    const held = { ok: missing.length === 0, missing };
+    this.report = { ...this.report!, held };
+    return held;
+  }
+
+  #requireMetadata(): BundleMetadata {
+    if (!this.#metadata) throw new Error('RegistryMode: metadata before preflight');
+    return this.#metadata;
+  }
+}

@@ -1,0 +1,90 @@
+/**
+ * The listr2 task graph for `lading install --registry`, once the operator
+ * agreed to the plan: the registry's image onto its node (node injection),
+ * the registry started, every image pushed through the API server, every node
+ * pointed at it and proven to pull from it (one row per node, a failing node
+ * does not stop the others), then the registry's own account of what it holds.
+ */
+import { Listr, type ListrRendererValue } from 'listr2';
+import { formatBytes } from '../progress.js';
+import { followProgress } from './progress-output.js';
+import type { InstallJob } from '../install/install-job.js';
+import { tally } from '../install/outcome.js';
+import { REGISTRY_PUSH_PROGRESS_KEY, type RegistryMode } from '../registry/registry-mode.js';
+import type { InstallContext, InstallTaskOptions } from './install-tasks.js';
+
+const common = (options: InstallTaskOptions<ListrRendererValue>) => ({
+  renderer: options.renderer as any,
+  rendererOptions: options.rendererOptions as any,
+  fallbackRenderer: 'simple' as const,
+  fallbackRendererCondition: () => false,
+  registerSignalListeners: false,
+  collectErrors: false as const,
+});
+
+export function buildRegistryTasks<R extends ListrRendererValue>(job: InstallJob, registry: RegistryMode, options: InstallTaskOptions<R>): Listr<InstallContext, any, any> {
+  const { node, image } = registry.placement;
+  const images = job.metadata.images;
+  return new Listr<InstallContext, any, any>(
+    [
+      { title: 'Prepare lading\'s namespace', task: () => job.prepareNamespace() },
+      {
+        title: `Put the registry image on ${node} (node injection, pinned)`,
+        task: async (_ctx, task) => {
+          const plan = registry.bootstrapPlan();
+          const report = await job.installNode(plan, (stage) => (task.output = stage));
+          registry.recordBootstrap(report);
+          const { injected, bad } = tally(report);
+          if (bad || report.error) throw new Error(`${node}: the registry image ${image} is not on the node${report.error ? `: ${report.error}` : ''}`);
+          task.title = `Put the registry image on ${node}  ${injected ? 'injected' : 'already there'}, ${report.images[0]?.pinned ? `pinned (${report.images[0]?.pinnedBy})` : 'NOT pinned'}`;
+        },
+      },
+      {
+        title: `Start the registry on ${node}`,
+        task: async (_ctx, task) => {
+          await registry.start();
+          task.title = `Start the registry on ${node}  ready at ${registry.report!.endpoint}`;
+        },
+      },
+      {
+        title: `Push ${images.length} image${images.length === 1 ? '' : 's'} through the API server`,
+        rendererOptions: { progressKey: REGISTRY_PUSH_PROGRESS_KEY },
+        task: async (_ctx, task) => {
+          const stop = followProgress(options.progress, REGISTRY_PUSH_PROGRESS_KEY, task, options.outputIntervalMs);
+          const push = await registry.push().finally(stop);
+          task.title = `Push ${push.images} image${push.images === 1 ? '' : 's'} through the API server  ${push.blobsUploaded} blobs sent (${formatBytes(push.bytesSent)}), ${push.blobsPresent} already there, ${push.manifestsPut} manifests`;
+        },
+      },
+      {
+        title: `Point ${job.nodes.length} node${job.nodes.length === 1 ? '' : 's'} at the registry`,
+        task: (_ctx, parent) =>
+          parent.newListr(
+            job.nodes.map((plan) => ({
+              title: `${plan.facts.name}  ${plan.facts.platform}`,
+              task: async (ctx: InstallContext, task) => {
+                try {
+                  const report = await job.mirrorNode(plan, registry.mirrors(job.mirrors), images, (stage) => (task.output = stage));
+                  const pulled = report.images.filter((i) => i.proof?.byPull).length;
+                  task.title = `${plan.facts.name}  ${pulled} of ${images.length} pulled by original name from the registry${report.changedFiles.length ? `; wrote ${report.changedFiles.length} file${report.changedFiles.length === 1 ? '' : 's'}` : ''}`;
+                  if (!report.smoke?.ok) throw new Error(`${plan.facts.name}: ${report.smoke?.detail ?? 'pulls failed'}`);
+                } catch (error) {
+                  ctx.nodesFailed = (ctx.nodesFailed ?? 0) + 1;
+                  throw error;
+                }
+              },
+            })),
+            { concurrent: options.concurrency, exitOnError: false },
+          ),
+      },
+      {
+        title: 'The registry holds every image by digest and tag',
+        task: async (_ctx, task) => {
+          const held = await registry.verifyHeld();
+          if (!held.ok) throw new Error(`the registry lacks ${held.missing.join(', ')}`);
+          task.title = `The registry holds all ${images.length} images by digest and tag`;
+        },
+      },
+    ],
+    { ...common(options), exitOnError: true },
+  );
+}
