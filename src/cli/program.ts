@@ -204,6 +204,7 @@ privileged pods is never relabelled: install stops (exit 9) and names the label.
     .argument('<bundle>', 'bundle file written by lading create');
   addClusterOptions(check)
     .option('--repair', 'install again on the nodes that lost images: verify the bundle, show the plan, ask (or --yes), stream in only what is missing')
+    .option('--registry', 'registry mode: check the in-cluster registry instead (its pod, its own image on its node, what it holds); with --repair bring back what is missing')
     .addHelpText(
       'after',
       `
@@ -215,6 +216,10 @@ on the node: rebooted since (its boot id changed) or not, what survived, what wa
 pinned. Exit 0 when every node holds every image of its platform, 10 when something is lost.
 --repair configures the runtimes as install does: pass the same --containerd-config, --storage-conf
 and --mirror-auth / --mirror-auth-secret as the install.
+--registry checks the in-cluster registry of install --registry instead: its pod Ready, its own image on
+its node (present, pinned), every image of the bundle in it by digest and tag (asked through the API
+server); exit 10 when anything is missing. With --repair: its image put back on its node, the registry
+started, and only what it lacks pushed.
 Permissions needed: as for lading install, but configmaps are only read (get).`,
     )
     .action(async (bundle: string, flags) => {

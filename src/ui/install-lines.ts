@@ -3,6 +3,7 @@
  * report as a table of images by nodes with what failed and why. Plain text,
  * shared by the Ink screens and the plain mode.
  */
+import type { RegistryReport } from '../core/registry/registry-mode.js';
 import { printableLines } from '../core/util/printable.js';
 import { formatBytes } from '../core/progress.js';
 import type { InstallReport, NodeReport } from '../core/install/report.js';
@@ -124,20 +125,22 @@ export function reportLines(report: InstallReport, { title, check = false }: { t
   const proofs = report.nodes.flatMap((node) =>
     node.images.filter((i) => i.proof).map((i) => (i.proof!.byPull ? `${node.node}  ${i.name}  pulled from the registry: ${i.proof!.byPull}` : `${node.node}  ${i.name}  by name: ${i.proof!.byName ?? '✖'}; by digest: ${i.proof!.byDigest ?? '✖'}`)),
   );
-  const registry = report.registry;
-  if (registry) {
-    const push = registry.push;
-    lines.push(
-      '',
-      `Registry: ${registry.image} on ${registry.node}, nodes pull from ${registry.endpoint}`,
-      `  its image on the node: ${registry.bootstrap ? `${registry.bootstrap.outcome}${registry.bootstrap.pinnedBy ? `, pinned (${registry.bootstrap.pinnedBy})` : ', NOT pinned'}` : 'not placed'}`,
-      ...(push ? [`  pushed through the API server: ${push.images} images, ${push.blobsUploaded} blobs sent (${push.bytesSent} bytes), ${push.blobsPresent} already there, ${push.manifestsPut} manifests, in ${(push.ms / 1000).toFixed(1)} s${push.resumed || push.restarted ? `; ${push.resumed} uploads resumed, ${push.restarted} restarted` : ''}`] : []),
-      `  holds every image by digest and tag: ${registry.held ? (registry.held.ok ? 'yes' : `NO, missing ${registry.held.missing.join(', ')}`) : 'not checked'}`,
-    );
-  }
+  if (report.registry) lines.push('', ...registryLines(report.registry));
   if (proofs.length) lines.push('', 'Proof (the kubelet\'s own signal that it found each image on the node, whatever the image then does):', ...proofs.map((p) => `  ${p}`));
   if (files.length) lines.push('', 'Files written (originals backed up on the node; lading install --restore puts them back):', ...files.map((f) => `  ${f}`));
   return lines.map(printableLines);
+}
+
+/** Registry mode's part of a report (install --registry, check --registry). */
+export function registryLines(registry: RegistryReport): string[] {
+  const push = registry.push;
+  return [
+    `Registry: ${registry.image} on ${registry.node}, nodes pull from ${registry.endpoint}`,
+    ...(registry.health ? [`  its pod: ${registry.health.ready ? registry.health.detail : `NOT READY: ${registry.health.detail}`}`] : []),
+    `  its image on the node: ${registry.bootstrap ? `${registry.bootstrap.outcome}${registry.bootstrap.pinnedBy ? `, pinned (${registry.bootstrap.pinnedBy})` : ', NOT pinned'}` : 'not checked'}`,
+    ...(push ? [`  pushed through the API server: ${push.images} images, ${push.blobsUploaded} blobs sent (${push.bytesSent} bytes), ${push.blobsPresent} already there, ${push.manifestsPut} manifests, in ${(push.ms / 1000).toFixed(1)} s${push.resumed || push.restarted ? `; ${push.resumed} uploads resumed, ${push.restarted} restarted` : ''}`] : []),
+    `  holds every image by digest and tag: ${registry.held ? (registry.held.ok ? 'yes' : `NO, missing ${registry.held.missing.join(', ')}`) : 'not checked'}`,
+  ].map(printableLines);
 }
 
 /** `install --restore`, one line per node: what was put back and which pins were taken off. */

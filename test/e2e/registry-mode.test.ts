@@ -15,10 +15,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { after, before, describe, it } from 'node:test';
-import { connect, createNamespace, deleteNamespace, pinnedVersions, podSpec, resetNode, waitFor, waitForPodRunning, type ClusterNode, type TestCluster } from './helpers/cluster.js';
+import { connect, createNamespace, deleteNamespace, pinnedVersions, podSpec, resetNode, ssh, waitFor, waitForPodRunning, type ClusterNode, type TestCluster } from './helpers/cluster.js';
 import { startRegistry } from '../support/registry.js';
 import { pushImage, type PushedImage } from '../support/images.js';
 import { requireTool } from '../support/tools.js';
+import { startTcpCutProxy } from '../support/tcp-cut-proxy.js';
 import { runLading, specText } from '../support/lading.js';
 
 const run = promisify(execFile);
@@ -43,6 +44,8 @@ describe('registry mode: an in-cluster registry seeded through the API server, b
   let bundle: string;
   let app: PushedImage;
   let registryRef: string;
+  /** The loopback registry's port: a later spec starts it again there, so the registry image keeps its name. */
+  let loopbackPort: number;
   let ns: string | undefined;
 
   const install = async (...extra: string[]) => {
@@ -64,6 +67,7 @@ describe('registry mode: an in-cluster registry seeded through the API server, b
     await writeFile(join(work, 'app.c'), '#include <unistd.h>\nint main(void) { for (;;) pause(); }\n');
     await run(gcc, ['-static', '-Os', '-o', join(work, 'app'), join(work, 'app.c')]);
     const registry = await startRegistry();
+    loopbackPort = registry.port;
     try {
       app = await pushImage(registry, { repository: 'e2e/registry-app', tag: '1', layers: [{ files: { app: { content: await readFile(join(work, 'app')), mode: 0o755 } } }], config: { Entrypoint: ['/app'] } });
       // The registry image the harness built from distribution's Go module, served like any image to lading create.
@@ -74,6 +78,13 @@ describe('registry mode: an in-cluster registry seeded through the API server, b
       const r = await runLading(['create', join(work, 'spec.yaml'), '-o', join(work, 'site.tar')], { env: { LADING_CACHE_DIR: join(work, 'cache') } });
       assert.equal(r.code, 0, r.stderr);
       bundle = join(work, 'site.tar');
+      // A registry that cannot start: the kubelet already listens on 10250 on every node's address.
+      await writeFile(join(work, 'badport.yaml'), specText([app.ref], ['linux/amd64'], `  registry: {image: ${registryRef}, port: 10250}\n`));
+      const badport = await runLading(['create', join(work, 'badport.yaml'), '-o', join(work, 'badport.tar')], { env: { LADING_CACHE_DIR: join(work, 'cache') } });
+      assert.equal(badport.code, 0, badport.stderr);
+      await writeFile(join(work, 'plain.yaml'), specText([app.ref], ['linux/amd64']));
+      const plain = await runLading(['create', join(work, 'plain.yaml'), '-o', join(work, 'plain.tar')], { env: { LADING_CACHE_DIR: join(work, 'cache') } });
+      assert.equal(plain.code, 0, plain.stderr);
     } finally {
       // From here on no registry exists outside the cluster: every pull must be served by the one lading runs.
       await registry.stop();
@@ -86,13 +97,34 @@ describe('registry mode: an in-cluster registry seeded through the API server, b
     if (work) await rm(work, { recursive: true, force: true });
   });
 
+  it('a bundle without a registry image is refused before anything changes, saying how to add one', async () => {
+    const r = await runLading(['install', join(work, 'plain.tar'), '--registry', '--kubeconfig', c.kubeconfigPath, '--yes'], { timeoutMs: 120_000 });
+    assert.equal(r.code, 2, `${r.stdout}\n${r.stderr}`);
+    assert.match(r.stderr, /plain\.tar carries no registry image/);
+    assert.match(r.stderr, /spec\.registry\.image/);
+    const apps = await c.kc.makeApiClient((await import('@kubernetes/client-node')).AppsV1Api).listNamespacedDeployment({ namespace: NS }).catch(() => ({ items: [] }));
+    assert.deepEqual(apps.items.map((d) => d.metadata?.name), [], 'no registry was started');
+  });
+
+  it('a registry pod that cannot start: the error shows its state and events, and what the run created is removed', async () => {
+    const r = await runLading(['install', join(work, 'badport.tar'), '--registry', '--kubeconfig', c.kubeconfigPath, '--yes', '--no-tui', ...(await only(byRuntime('containerd')))], { timeoutMs: 400_000 });
+    assert.equal(r.code, 10, `${r.stdout}\n${r.stderr}`);
+    assert.match(r.stdout + r.stderr, /the registry pod did not become ready: CrashLoopBackOff/);
+    assert.match(r.stdout, /Put the registry image on \S+ +injected, pinned \(lading\)/, 'its image was put on the node first');
+    const apps = await c.kc.makeApiClient((await import('@kubernetes/client-node')).AppsV1Api).listNamespacedDeployment({ namespace: NS });
+    assert.deepEqual(apps.items.map((d) => d.metadata?.name), [], 'the Deployment this run created is gone');
+    const services = await c.core.listNamespacedService({ namespace: NS });
+    assert.deepEqual(services.items.map((d) => d.metadata?.name), [], 'and its Service');
+  });
+
   it('install --registry on the containerd node: the registry image injected and pinned there, every image pushed through the API server, pulled by original name', async () => {
     const cd = byRuntime('containerd');
     const report = await install(...(await only(cd)));
     assert.equal(report.ok, true);
     assert.equal(report.registry.image, registryRef);
     assert.equal(report.registry.node, cd.name);
-    assert.equal(report.registry.bootstrap?.outcome, 'injected');
+    // Injected by the run before (whose registry could not start), and pinned since.
+    assert.equal(report.registry.bootstrap?.outcome, 'present');
     assert.equal(report.registry.bootstrap?.pinnedBy, 'lading', 'the registry\'s own image is kept from the kubelet\'s GC');
     assert.deepEqual(report.registry.held, { ok: true, missing: [] });
     assert.equal(report.registry.push?.images, 2);
@@ -132,6 +164,28 @@ describe('registry mode: an in-cluster registry seeded through the API server, b
     for (const n of report.nodes) assert.deepEqual([n.node, n.changedFiles], [n.node, []]);
   });
 
+  it('check --registry: ready, its image pinned, everything held (exit 0); an image the registry lost is named (exit 10) and --repair pushes it back', async () => {
+    const check = async (...extra: string[]) => runLading(['check', bundle, '--registry', '--kubeconfig', c.kubeconfigPath, ...extra], { timeoutMs: 300_000 });
+    const ok = await check('--json');
+    assert.equal(ok.code, 0, `${ok.stdout}\n${ok.stderr}`);
+    const report = JSON.parse(ok.stdout) as { ok: boolean; registry: Report['registry'] & { health: { ready: boolean } } };
+    assert.equal(report.registry.health.ready, true);
+    assert.deepEqual(report.registry.bootstrap, { outcome: 'present', pinnedBy: 'lading' });
+    assert.deepEqual(report.registry.held, { ok: true, missing: [] });
+    // The registry loses the app's repository (its data directory on its node, as a bad disk or a hand would).
+    const registryNode = c.nodes.find((n) => n.name === report.registry.node)!;
+    const removed = await ssh(c, registryNode.key, ['rm', '-rf', '/var/lib/lading/registry/docker/registry/v2/repositories/e2e']);
+    assert.equal(removed.code, 0, removed.stderr);
+    const lost = await check('--no-tui');
+    assert.equal(lost.code, 10, `${lost.stdout}\n${lost.stderr}`);
+    assert.match(lost.stdout, new RegExp(`holds every image by digest and tag: NO, missing ${app.ref.replace(/[.]/g, '\\.')}`));
+    const repaired = await check('--repair', '--yes', '--json');
+    assert.equal(repaired.code, 0, `${repaired.stdout}\n${repaired.stderr}`);
+    const after = JSON.parse(repaired.stdout) as { ok: boolean; registry: Report['registry'] };
+    assert.deepEqual(after.registry.held, { ok: true, missing: [] });
+    assert.ok((after.registry.push?.manifestsPut ?? 0) >= 1, JSON.stringify(after.registry.push));
+  });
+
   it('the registry and its data survive a hard reset of its node; the other node pulls again once it is back', async () => {
     const list = await c.core.listNamespacedPod({ namespace: NS, labelSelector: 'app.kubernetes.io/name=lading-registry' });
     const registryNode: ClusterNode = nodeKeyOf(list.items[0]!.spec!.nodeName!);
@@ -145,5 +199,40 @@ describe('registry mode: an in-cluster registry seeded through the API server, b
     await c.core.createNamespacedPod({ namespace: ns!, body: podSpec(name, other.name, app.ref, { pull: 'Always' }) });
     const pod = await waitForPodRunning(c, ns!, name, 120_000);
     assert.equal(pod.spec?.nodeName, other.name);
+  });
+
+  it('the API connection dropping mid-blob: the upload resumes from the offset the registry reports, the image arrives whole', async () => {
+    const registry = await startRegistry({ port: loopbackPort });
+    let big: PushedImage;
+    try {
+      big = await pushImage(registry, { repository: 'e2e/registry-big', tag: '1', layers: [{ files: { app: { content: await readFile(join(work, 'app')), mode: 0o755 } } }, { randomBytes: 80 << 20, seed: 'e2e-registry-big' }], config: { Entrypoint: ['/app'] } });
+      // The same registry image as the first bundle (already in the registry), and the big one.
+      await writeFile(join(work, 'big.yaml'), specText([big.ref], ['linux/amd64'], `  registry: {image: ${registryRef}, port: 5000}\n`));
+      const skopeo = requireTool('skopeo', 'install it with `apt-get install skopeo`');
+      await run(skopeo, ['copy', '--quiet', '--dest-tls-verify=false', `oci-archive:${join(c.env['LADING_CLUSTER_STATE']!, 'images/registry/registry.oci.tar')}`, `docker://${registryRef}`]);
+      const created = await runLading(['create', join(work, 'big.yaml'), '-o', join(work, 'big.tar')], { env: { LADING_CACHE_DIR: join(work, 'cache') } });
+      assert.equal(created.code, 0, created.stderr);
+    } finally {
+      await registry.stop();
+    }
+    const server = new URL(c.kc.getCurrentCluster()!.server);
+    // Cut the connection that carries the push once it passed 48 MiB: in the middle of the second 32 MiB chunk.
+    const proxy = await startTcpCutProxy({ host: server.hostname, port: Number(server.port) }, 48 << 20);
+    try {
+      const kubeconfig = join(work, 'via-proxy.kubeconfig');
+      await writeFile(kubeconfig, (await readFile(c.kubeconfigPath, 'utf8')).replace(server.origin, `https://127.0.0.1:${proxy.port}`));
+      const registryNode = c.nodes.find((n) => n.runtime === 'containerd')!;
+      const r = await runLading(['install', join(work, 'big.tar'), '--registry', '--kubeconfig', kubeconfig, '--yes', '--json', ...(await only(registryNode))], { timeoutMs: 600_000 });
+      assert.equal(r.code, 0, `${r.stdout}\n${r.stderr}`);
+      assert.equal(proxy.cuts(), 1, 'the connection was cut once');
+      const report = JSON.parse(r.stdout) as Report & { registry: { push: { resumed: number; restarted: number } } };
+      assert.deepEqual(report.registry.held, { ok: true, missing: [] });
+      assert.equal(report.registry.push.resumed + report.registry.push.restarted, 1, JSON.stringify(report.registry.push));
+      assert.equal(report.registry.push.resumed, 1, `resumed, not restarted: ${JSON.stringify(report.registry.push)}`);
+      assert.ok(report.registry.push.bytesSent < (80 << 20) + (48 << 20), `less than the whole layer again: ${JSON.stringify(report.registry.push)}`);
+      assert.equal(report.nodes[0]!.smoke?.ok, true, report.nodes[0]!.smoke?.detail);
+    } finally {
+      await proxy.stop();
+    }
   });
 });

@@ -120,7 +120,7 @@ export async function confirmAndInstall(run: ClusterRun, flags: InstallFlags, st
 /** Registry mode, after preflight: the registry's own checks, the plan, the question, then its tasks. */
 async function installRegistry(run: ClusterRun, flags: InstallFlags, streams: Streams, onConfirmed: () => void): Promise<InstallReport | undefined> {
   const { job, mode, concurrency, progress, interrupt } = run;
-  const registry = new RegistryMode({ conn: job.connection, namespace: flags.namespace, bundle: job.bundle, progress, signal: interrupt.signal, ...(flags.registryNode ? { node: flags.registryNode } : {}) });
+  const registry = new RegistryMode({ conn: job.connection, namespace: flags.namespace, bundle: job.bundle, progress, signal: interrupt.signal, keepFreePercent: Number(flags.keepFree), ...(flags.registryNode ? { node: flags.registryNode } : {}) });
   const placement = await registry.preflight(job.metadata, job.nodes);
   const plan = [
     ...planLines(job.nodes, registry.mirrors(job.mirrors)),

@@ -185,37 +185,52 @@ export async function waitForNodeReady(conn: ClusterConnection, name: string, ti
   }
 }
 
+export interface FsSpace {
+  available: number;
+  size: number;
+}
+
 /**
- * Space on a node's image filesystem, from the kubelet's summary API through
- * the API server (`nodes/proxy`), or undefined when this identity may not read
- * it or the kubelet does not say (the node agent checks again with df before
- * any import). Read with a plain HTTPS request: the summary is JSON, small.
+ * Space on a node's filesystems, from the kubelet's summary API through the
+ * API server (`nodes/proxy`): the image filesystem (where runtimes keep
+ * images) and the node's root filesystem (where a hostPath lives). Undefined
+ * where this identity may not read it or the kubelet does not say (the node
+ * agent checks again with df before any import). Read with a plain HTTPS
+ * request: the summary is JSON, small.
  */
-export async function imageFsSpace(conn: ClusterConnection, node: string): Promise<{ available: number; size: number } | undefined> {
+export async function nodeFsSpace(conn: ClusterConnection, node: string): Promise<{ imageFs?: FsSpace; nodeFs?: FsSpace }> {
   const url = new URL(`${conn.server.replace(/\/+$/, '')}/api/v1/nodes/${encodeURIComponent(node)}/proxy/stats/summary`);
   const options: https.RequestOptions = { method: 'GET', hostname: url.hostname, port: url.port, path: url.pathname, timeout: 10_000 };
   await conn.kc.applyToHTTPSOptions(options);
+  type Fs = { availableBytes?: number; capacityBytes?: number } | undefined;
+  const space = (fs: Fs): FsSpace | undefined => (fs?.availableBytes !== undefined && fs.capacityBytes ? { available: fs.availableBytes, size: fs.capacityBytes } : undefined);
   return new Promise((resolve) => {
     const req = https.request(options, (res) => {
       if (res.statusCode !== 200) {
         res.resume();
-        return resolve(undefined);
+        return resolve({});
       }
       const chunks: Buffer[] = [];
       res.on('data', (c: Buffer) => chunks.push(c));
       res.on('end', () => {
         try {
-          const summary = JSON.parse(Buffer.concat(chunks).toString('utf8')) as { node?: { runtime?: { imageFs?: { availableBytes?: number; capacityBytes?: number } } } };
-          const fs = summary.node?.runtime?.imageFs;
-          resolve(fs?.availableBytes !== undefined && fs.capacityBytes ? { available: fs.availableBytes, size: fs.capacityBytes } : undefined);
+          const summary = JSON.parse(Buffer.concat(chunks).toString('utf8')) as { node?: { fs?: Fs; runtime?: { imageFs?: Fs } } };
+          const imageFs = space(summary.node?.runtime?.imageFs);
+          const nodeFs = space(summary.node?.fs);
+          resolve({ ...(imageFs ? { imageFs } : {}), ...(nodeFs ? { nodeFs } : {}) });
         } catch {
-          resolve(undefined);
+          resolve({});
         }
       });
-      res.on('error', () => resolve(undefined));
+      res.on('error', () => resolve({}));
     });
-    req.on('error', () => resolve(undefined));
+    req.on('error', () => resolve({}));
     req.on('timeout', () => req.destroy());
     req.end();
   });
+}
+
+/** The image filesystem's space (see nodeFsSpace). */
+export async function imageFsSpace(conn: ClusterConnection, node: string): Promise<FsSpace | undefined> {
+  return (await nodeFsSpace(conn, node)).imageFs;
 }

@@ -149,9 +149,20 @@ export async function mirrorOnNode(work: NodeWork, plan: NodePlan, images: Bundl
       await driver.restart(configured.apply);
       await waitForNodeReady(conn, plan.facts.name, 180_000, signal);
     }
+    // A pull by a name rewrites that image's labels in containerd's CRI, lading's pin included: what node
+    // injection pinned here (the registry's own image, on its node) is pinned again after the pulls.
+    const before = await driver.list();
+    const pinnedHere = images.filter((image) => pinnedBy(driver, before, image) === 'lading');
     onStage(`pulling ${images.length} image${images.length === 1 ? '' : 's'} by their original names`);
     const { smoke, pulls } = await runPullPods(conn, { namespace, node: plan.facts.name, images, ...(signal ? { signal } : {}) });
     report.smoke = smoke;
+    if (pinnedHere.length) {
+      const toPin = namesToPin(driver, await driver.list(), pinnedHere);
+      if (toPin.length) {
+        onStage(`pinning ${toPin.length} image name${toPin.length === 1 ? '' : 's'} again`);
+        await driver.pin(toPin);
+      }
+    }
     report.images = images.map((image) => {
       const verdict = pulls.get(image.name);
       return verdict && 'proof' in verdict

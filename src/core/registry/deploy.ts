@@ -147,7 +147,7 @@ export async function registryNodeHostname(conn: ClusterConnection, namespace: s
 /** Undoes what a failed run created, so nothing is left half-made. */
 export async function removeRegistry(conn: ClusterConnection, namespace: string, what: DeployOutcome['created']): Promise<void> {
   const apps = conn.kc.makeApiClient(k8s.AppsV1Api);
-  if (what.includes('deployment')) await ignoreMissing(() => apps.deleteNamespacedDeployment({ name: REGISTRY_NAME, namespace, propagationPolicy: 'Foreground' }));
+  if (what.includes('deployment')) await ignoreMissing(() => apps.deleteNamespacedDeployment({ name: REGISTRY_NAME, namespace, propagationPolicy: 'Background' }));
   if (what.includes('service')) await ignoreMissing(() => conn.core.deleteNamespacedService({ name: REGISTRY_NAME, namespace }));
 }
 

@@ -1,10 +1,10 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { KubeConfig } from '@kubernetes/client-node';
-import { bundleImage } from '../install/test-fixtures.js';
+import { bundleImage, digestOf } from '../install/test-fixtures.js';
 import { ApiProxyTransport, serviceProxyPrefix } from './api-proxy.js';
 import { registryDeployment, registryEndpoint } from './deploy.js';
-import { pushTarget, registryMirrors, repositoryClashes, sourceRegistries } from './registry-mode.js';
+import { pushTarget, registryBytes, registryMirrors, registrySpaceProblem, repositoryClashes, sourceRegistries } from './registry-mode.js';
 
 describe('registry mode: where images go and how nodes find them', () => {
   const nginx = bundleImage('docker.io/library/nginx:1.27', 'a');
@@ -42,6 +42,24 @@ describe('registry mode: where images go and how nodes find them', () => {
     assert.equal(pod.volumes![0]!.hostPath!.path, '/var/lib/lading/registry');
     assert.equal(d.spec!.strategy!.type, 'Recreate');
     assert.deepEqual(pod.containers[0]!.readinessProbe!.httpGet, { path: '/v2/', port: 5000 });
+  });
+});
+
+describe('registry mode: room for the registry\'s data on its node', () => {
+  it('counts every blob once (roots, manifests, configs, layers shared between images)', () => {
+    const a = bundleImage('docker.io/library/a:1', digestOf('a'), ['linux/amd64'], 1000);
+    const b = bundleImage('docker.io/library/b:1', digestOf('b'), ['linux/amd64'], 1000);
+    // The fixture gives both the same manifest and config digests; b's layer is its own.
+    assert.equal(registryBytes([a]), 100 + 10 + 10 + 1000);
+    assert.equal(registryBytes([a, b]), 100 + 10 + 10 + 1000 + 100 + 1000);
+    assert.equal(registryBytes([a, { ...b, platforms: [{ ...b.platforms[0]!, layers: a.platforms[0]!.layers }] }]), 100 + 10 + 10 + 1000 + 100);
+  });
+
+  it('refuses with the sizes when the data would eat into what must stay free; silent when the node does not say', () => {
+    const GiB = 2 ** 30;
+    assert.equal(registrySpaceProblem(5 * GiB, { available: 20 * GiB, size: 100 * GiB }, 15), undefined);
+    assert.equal(registrySpaceProblem(6 * GiB, { available: 20 * GiB, size: 100 * GiB }, 15), 'the registry would store 6.0 GiB, but its node\'s filesystem has 20.0 GiB free of 100 GiB and 15 % of it must stay free');
+    assert.equal(registrySpaceProblem(6 * GiB, undefined, 15), undefined);
   });
 });
 

@@ -11,7 +11,8 @@ import { ProgressMeter, type ProgressHub } from '../progress.js';
 import type { BundleImage, BundleMetadata } from '../bundle/layout.js';
 import { BundleReader } from '../bundle/reader.js';
 import { parseReference } from '../oci/reference.js';
-import { checkPermissions, listNodes, type NodeFacts } from '../cluster/preflight.js';
+import { checkPermissions, listNodes, nodeFsSpace, type FsSpace, type NodeFacts } from '../cluster/preflight.js';
+import { formatBytes } from '../progress.js';
 import type { ClusterConnection } from '../cluster/kube.js';
 import type { Mirror } from '../config/mirrors.js';
 import { planNode, type NodePlan } from '../install/plan.js';
@@ -28,6 +29,8 @@ export interface RegistryReport {
   endpoint: string;
   image: string;
   push?: { images: number; blobsUploaded: number; blobsPresent: number; bytesSent: number; manifestsPut: number; resumed: number; restarted: number; ms: number };
+  /** check --registry: whether its pod is Ready. */
+  health?: { ready: boolean; detail: string };
   /** The registry's own image on its node: how it got there and what keeps the kubelet's GC from it. */
   bootstrap?: { outcome: string; pinnedBy?: string };
   /** Every image's root manifest in the registry by digest (and under its tag). */
@@ -67,6 +70,29 @@ export function registryMirrors(images: readonly BundleImage[], bundleMirrors: r
   return [...byRegistry.values()].sort((a, b) => a.registry.localeCompare(b.registry));
 }
 
+/** Every blob the registry would store, once. */
+export function registryBytes(images: readonly BundleImage[]): number {
+  const blobs = new Map<string, number>();
+  for (const image of images) {
+    blobs.set(image.root.digest, image.root.size);
+    for (const p of image.platforms) for (const b of [p.manifest, p.config, ...p.layers]) blobs.set(b.digest, b.size);
+  }
+  return [...blobs.values()].reduce((a, b) => a + b, 0);
+}
+
+/**
+ * Whether the registry's data fits on its node's filesystem (the kubelet's
+ * root filesystem, where the hostPath lives) with `keepFreePercent` left, so
+ * the kubelet does not start evicting pods; undefined when it fits or the
+ * node does not say.
+ */
+export function registrySpaceProblem(bytes: number, space: FsSpace | undefined, keepFreePercent: number): string | undefined {
+  if (!space) return undefined;
+  const usable = space.available - (space.size * keepFreePercent) / 100;
+  if (bytes <= usable) return undefined;
+  return `the registry would store ${formatBytes(bytes)}, but its node's filesystem has ${formatBytes(space.available)} free of ${formatBytes(space.size)} and ${keepFreePercent} % of it must stay free`;
+}
+
 export interface RegistryModeOptions {
   conn: ClusterConnection;
   namespace: string;
@@ -74,6 +100,8 @@ export interface RegistryModeOptions {
   progress: ProgressHub;
   /** The node to run the registry on (default: the first ready node the registry image fits). */
   node?: string;
+  /** Share of the registry node's filesystem that must stay free (install's --keep-free). */
+  keepFreePercent?: number;
   signal?: AbortSignal;
 }
 
@@ -89,7 +117,7 @@ export class RegistryMode {
   }
 
   /** Changes nothing: the bundle carries a registry, a node can run it, the images fit in one registry, the permissions hold. */
-  async preflight(metadata: BundleMetadata, nodes: NodePlan[]): Promise<RegistryPlacement> {
+  async preflight(metadata: BundleMetadata, nodes: NodePlan[], { mustRun = false }: { mustRun?: boolean } = {}): Promise<RegistryPlacement> {
     const { conn, namespace } = this.#options;
     if (!metadata.registry) {
       throw new AbortError(`${this.#options.bundle} carries no registry image`, {
@@ -109,6 +137,12 @@ export class RegistryMode {
     const wanted = this.#options.node;
     // A registry that runs already stays where its data is, selected or not (a late node's install selects only that node).
     const running = await registryNodeHostname(conn, namespace);
+    if (mustRun && !running) {
+      throw new AbortError(`no lading registry runs in namespace ${namespace}`, {
+        exitCode: ExitCode.node,
+        hint: `lading install ${this.#options.bundle} --registry starts one.`,
+      });
+    }
     let chosen: Pick<NodePlan, 'facts'> | undefined;
     if (running) {
       // listNodes refuses an empty match with an AbortError: here that means the node is gone.
@@ -142,6 +176,13 @@ export class RegistryMode {
     const address = chosen.facts.node.status?.addresses?.find((a) => a.type === 'InternalIP')?.address;
     if (!address) throw new AbortError(`node ${chosen.facts.name} reports no InternalIP: the other nodes could not reach a registry on it`, { exitCode: ExitCode.node, hint: 'Pick another node with --registry-node NAME.' });
     await checkPermissions(conn, registryPermissions(namespace));
+    const tooBig = registrySpaceProblem(registryBytes(metadata.images), (await nodeFsSpace(conn, chosen.facts.name)).nodeFs, this.#options.keepFreePercent ?? 15);
+    if (tooBig) {
+      throw new AbortError(`node ${chosen.facts.name}: ${tooBig}`, {
+        exitCode: ExitCode.node,
+        hint: 'Nothing was changed. Free space on that node, pick another with --registry-node NAME, or carry fewer images.',
+      });
+    }
     this.#metadata = metadata;
     this.#registryNode = chosen.facts;
     this.#placement = { namespace, node: chosen.facts.name, hostnameLabel: chosen.facts.node.metadata?.labels?.['kubernetes.io/hostname'] ?? chosen.facts.name, nodeAddress: address, image: image.name, port: metadata.registry.port };
@@ -167,6 +208,21 @@ export class RegistryMode {
   recordBootstrap(report: NodeReport): void {
     const image = report.images[0];
     this.report = { ...this.report!, bootstrap: { outcome: image?.outcome ?? 'missing', ...(image?.pinnedBy ? { pinnedBy: image.pinnedBy } : {}) } };
+  }
+
+  /** `check --registry`: is the registry's pod Ready now? (No waiting beyond a few seconds; a pod that is not says why.) */
+  async health(): Promise<{ ready: boolean; detail: string }> {
+    const { conn, namespace } = this.#options;
+    try {
+      const pod = await waitForRegistry(conn, namespace, { timeoutMs: 5_000 });
+      const detail = `pod ${pod.metadata?.name} Ready on ${pod.spec?.nodeName}`;
+      this.report = { ...this.report!, health: { ready: true, detail } };
+      return { ready: true, detail };
+    } catch (error) {
+      const detail = (error as Error).message;
+      this.report = { ...this.report!, health: { ready: false, detail } };
+      return { ready: false, detail };
+    }
   }
 
   /** Deployment and Service, then the pod Ready; what this run created is removed again if it never is. */

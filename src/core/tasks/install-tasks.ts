@@ -39,11 +39,21 @@ const common = (options: InstallTaskOptions<ListrRendererValue>) => ({
   collectErrors: false as const,
 });
 
-export function buildPreflightTasks<R extends ListrRendererValue>(job: InstallJob, options: InstallTaskOptions<R>): Listr<InstallContext, any, any> {
+/** `forCheck`: the bundle's description only (no blob hashed) and a preflight that needs no space, as `check` reads. */
+export function buildPreflightTasks<R extends ListrRendererValue>(job: InstallJob, options: InstallTaskOptions<R>, { forCheck = false }: { forCheck?: boolean } = {}): Listr<InstallContext, any, any> {
   return new Listr<InstallContext, any, any>(
     [
       {
+        title: 'Read bundle',
+        enabled: forCheck,
+        task: async (_ctx, task) => {
+          const metadata = await job.readMetadata();
+          task.title = `Read bundle  ${metadata.name} ${metadata.version}: ${metadata.images.length} images (the registry checks each blob's digest as it is pushed)`;
+        },
+      },
+      {
         title: 'Verify bundle',
+        enabled: !forCheck,
         rendererOptions: { progressKey: VERIFY_PROGRESS_KEY },
         task: async (_ctx, task) => {
           const stop = followProgress(options.progress, VERIFY_PROGRESS_KEY, task, options.outputIntervalMs);
@@ -54,7 +64,7 @@ export function buildPreflightTasks<R extends ListrRendererValue>(job: InstallJo
       {
         title: 'Preflight (changes nothing)',
         task: async (_ctx, task) => {
-          const plans = await job.preflight();
+          const plans = await job.preflight({ forCheck });
           task.title = `Preflight  ${job.report().cluster.version}, ${plans.length} node${plans.length === 1 ? '' : 's'} ready, permissions granted`;
         },
       },

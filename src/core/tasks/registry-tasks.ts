@@ -88,3 +88,83 @@ export function buildRegistryTasks<R extends ListrRendererValue>(job: InstallJob
     { ...common(options), exitOnError: true },
   );
 }
+
+/**
+ * `lading check --registry`: the registry's pod, its own image on its node
+ * (present, pinned), and what it holds against the bundle. Changes nothing;
+ * `repair` then starts it again if needed, puts its image back on its node if
+ * lost, and pushes only what it lacks.
+ */
+export function buildRegistryCheckTasks<R extends ListrRendererValue>(job: InstallJob, registry: RegistryMode, options: InstallTaskOptions<R>): Listr<InstallContext, any, any> {
+  const { node, image } = registry.placement;
+  return new Listr<InstallContext, any, any>(
+    [
+      { title: 'Prepare lading\'s namespace', task: () => job.prepareNamespace() },
+      {
+        title: `The registry image on ${node}`,
+        task: async (_ctx, task) => {
+          const report = await job.checkNode(registry.bootstrapPlan(), (stage) => (task.output = stage));
+          registry.recordBootstrap(report);
+          const held = report.images[0];
+          task.title = `The registry image on ${node}  ${held?.outcome ?? 'missing'}${held?.pinned ? `, pinned (${held.pinnedBy})` : held?.outcome === 'present' ? ', NOT pinned' : ''}`;
+          if (!held || held.outcome !== 'present') throw new Error(`${node}: the registry image ${image} is ${held?.outcome ?? 'missing'}`);
+        },
+      },
+      {
+        title: 'The registry\'s pod',
+        task: async (_ctx, task) => {
+          const health = await registry.health();
+          task.title = `The registry's pod  ${health.ready ? health.detail : 'NOT READY'}`;
+          if (!health.ready) throw new Error(health.detail);
+        },
+      },
+      {
+        title: 'What the registry holds',
+        task: async (_ctx, task) => {
+          const held = await registry.verifyHeld();
+          task.title = held.ok ? `What the registry holds  all ${job.metadata.images.length} images by digest and tag` : `What the registry holds  ${held.missing.length} MISSING`;
+          if (!held.ok) throw new Error(`the registry lacks ${held.missing.join(', ')}`);
+        },
+      },
+    ],
+    // Every check runs, whatever the one before found.
+    { ...common(options), exitOnError: false },
+  );
+}
+
+/** `check --registry --repair`: the registry's image back on its node if lost, the registry started, only the missing images pushed. */
+export function buildRegistryRepairTasks<R extends ListrRendererValue>(job: InstallJob, registry: RegistryMode, options: InstallTaskOptions<R>): Listr<InstallContext, any, any> {
+  const { node } = registry.placement;
+  return new Listr<InstallContext, any, any>(
+    [
+      {
+        title: `The registry image on ${node}`,
+        task: async (_ctx, task) => {
+          const report = await job.installNode(registry.bootstrapPlan(), (stage) => (task.output = stage));
+          registry.recordBootstrap(report);
+          const { injected, bad } = tally(report);
+          if (bad || report.error) throw new Error(`${node}: the registry image is not on the node${report.error ? `: ${report.error}` : ''}`);
+          task.title = `The registry image on ${node}  ${injected ? 'injected again' : 'was there'}`;
+        },
+      },
+      { title: 'Start the registry', task: () => registry.start() },
+      {
+        title: 'Push what the registry lacks',
+        rendererOptions: { progressKey: REGISTRY_PUSH_PROGRESS_KEY },
+        task: async (_ctx, task) => {
+          const stop = followProgress(options.progress, REGISTRY_PUSH_PROGRESS_KEY, task, options.outputIntervalMs);
+          const push = await registry.push().finally(stop);
+          task.title = `Push what the registry lacks  ${push.blobsUploaded} blobs sent (${formatBytes(push.bytesSent)}), ${push.manifestsPut} manifests`;
+        },
+      },
+      {
+        title: 'What the registry holds',
+        task: async () => {
+          const held = await registry.verifyHeld();
+          if (!held.ok) throw new Error(`the registry still lacks ${held.missing.join(', ')}`);
+        },
+      },
+    ],
+    { ...common(options), exitOnError: true },
+  );
+}
