@@ -56,12 +56,17 @@ describe('registry mode: an in-cluster registry seeded through the API server, b
   /** --nodes for one node: its kubernetes.io/hostname label, as the kubelet set it. */
   const only = async (node: ClusterNode) => ['--nodes', `kubernetes.io/hostname=${(await c.core.readNode({ name: node.name })).metadata!.labels!['kubernetes.io/hostname']}`];
   const byRuntime = (runtime: string) => c.nodes.find((n) => n.runtime === runtime)!;
+  /** The harness's registry image into the loopback registry (started again on its first port), under the name the bundles use. */
+  const seedRegistryImage = async () => {
+    const skopeo = requireTool('skopeo', 'install it with `apt-get install skopeo`');
+    await run(skopeo, ['copy', '--quiet', '--dest-tls-verify=false', `oci-archive:${join(c.env['LADING_CLUSTER_STATE']!, 'images/registry/registry.oci.tar')}`, `docker://${registryRef}`]);
+  };
   const nodeKeyOf = (name: string) => c.nodes.find((n) => n.name === name)!;
 
   before(async () => {
     c = await connect();
     assert.ok(c.nodes.some((n) => n.runtime === 'containerd') && c.nodes.some((n) => n.runtime === 'crio'), `these specs need both nodes; the cluster has ${c.nodes.map((n) => n.key).join(', ')}`);
-    const skopeo = requireTool('skopeo', 'install it with `apt-get install skopeo`');
+    requireTool('skopeo', 'install it with `apt-get install skopeo`');
     const gcc = requireTool('gcc', 'install it with `apt-get install gcc libc6-dev`');
     work = await mkdtemp(join(tmpdir(), 'lading-e2e-registry-'));
     await writeFile(join(work, 'app.c'), '#include <unistd.h>\nint main(void) { for (;;) pause(); }\n');
@@ -72,8 +77,7 @@ describe('registry mode: an in-cluster registry seeded through the API server, b
       app = await pushImage(registry, { repository: 'e2e/registry-app', tag: '1', layers: [{ files: { app: { content: await readFile(join(work, 'app')), mode: 0o755 } } }], config: { Entrypoint: ['/app'] } });
       // The registry image the harness built from distribution's Go module, served like any image to lading create.
       registryRef = `${registry.host}/lading/registry:${pinnedVersions().registryImage.split(':').pop()}`;
-      const archive = join(c.env['LADING_CLUSTER_STATE']!, 'images/registry/registry.oci.tar');
-      await run(skopeo, ['copy', '--quiet', '--dest-tls-verify=false', `oci-archive:${archive}`, `docker://${registryRef}`]);
+      await seedRegistryImage();
       await writeFile(join(work, 'spec.yaml'), specText([app.ref], ['linux/amd64'], `  registry: {image: ${registryRef}, port: 5000}\n`));
       const r = await runLading(['create', join(work, 'spec.yaml'), '-o', join(work, 'site.tar')], { env: { LADING_CACHE_DIR: join(work, 'cache') } });
       assert.equal(r.code, 0, r.stderr);
@@ -208,8 +212,7 @@ describe('registry mode: an in-cluster registry seeded through the API server, b
       big = await pushImage(registry, { repository: 'e2e/registry-big', tag: '1', layers: [{ files: { app: { content: await readFile(join(work, 'app')), mode: 0o755 } } }, { randomBytes: 80 << 20, seed: 'e2e-registry-big' }], config: { Entrypoint: ['/app'] } });
       // The same registry image as the first bundle (already in the registry), and the big one.
       await writeFile(join(work, 'big.yaml'), specText([big.ref], ['linux/amd64'], `  registry: {image: ${registryRef}, port: 5000}\n`));
-      const skopeo = requireTool('skopeo', 'install it with `apt-get install skopeo`');
-      await run(skopeo, ['copy', '--quiet', '--dest-tls-verify=false', `oci-archive:${join(c.env['LADING_CLUSTER_STATE']!, 'images/registry/registry.oci.tar')}`, `docker://${registryRef}`]);
+      await seedRegistryImage();
       const created = await runLading(['create', join(work, 'big.yaml'), '-o', join(work, 'big.tar')], { env: { LADING_CACHE_DIR: join(work, 'cache') } });
       assert.equal(created.code, 0, created.stderr);
     } finally {
@@ -234,5 +237,42 @@ describe('registry mode: an in-cluster registry seeded through the API server, b
     } finally {
       await proxy.stop();
     }
+  });
+
+  it('Ctrl-C during the push: exit 130, agents removed, no manifest under the image\'s tag; the next run completes', async () => {
+    const registry = await startRegistry({ port: loopbackPort });
+    let image: PushedImage;
+    try {
+      await seedRegistryImage();
+      image = await pushImage(registry, { repository: 'e2e/registry-ctrlc', tag: '1', layers: [{ randomBytes: 256 << 20, seed: 'e2e-registry-ctrlc' }] });
+      await writeFile(join(work, 'ctrlc.yaml'), specText([image.ref], ['linux/amd64'], `  registry: {image: ${registryRef}, port: 5000}\n`));
+      const created = await runLading(['create', join(work, 'ctrlc.yaml'), '-o', join(work, 'ctrlc.tar')], { env: { LADING_CACHE_DIR: join(work, 'cache') } });
+      assert.equal(created.code, 0, created.stderr);
+    } finally {
+      await registry.stop();
+    }
+    const cd = byRuntime('containerd');
+    const nodes = await only(cd);
+    let interrupted = false;
+    const r = await runLading(['install', join(work, 'ctrlc.tar'), '--registry', '--kubeconfig', c.kubeconfigPath, '--yes', '--no-tui', ...nodes], {
+      timeoutMs: 300_000,
+      onSpawn: (child) =>
+        child.stdout!.on('data', (chunk: Buffer) => {
+          if (!interrupted && /Push 2 images through the API server/.test(chunk.toString())) {
+            interrupted = true;
+            setTimeout(() => child.kill('SIGINT'), 300);
+          }
+        }),
+    });
+    assert.ok(interrupted, r.stdout);
+    assert.equal(r.code, 130, `${r.stdout}\n${r.stderr}`);
+    const agents = await c.core.listNamespacedPod({ namespace: NS, labelSelector: 'app.kubernetes.io/name=lading-agent' });
+    assert.deepEqual(agents.items.map((p) => p.metadata?.name), [], 'no agent pod is left');
+    // Asked of the registry itself, at its node's address.
+    const tag = await fetch(`http://${cd.ip}:5000/v2/e2e/registry-ctrlc/manifests/1`, { method: 'HEAD', headers: { accept: 'application/vnd.oci.image.manifest.v1+json' } });
+    assert.equal(tag.status, 404, 'no manifest under the interrupted image\'s tag');
+    const again = await runLading(['install', join(work, 'ctrlc.tar'), '--registry', '--kubeconfig', c.kubeconfigPath, '--yes', '--json', ...nodes], { timeoutMs: 600_000 });
+    assert.equal(again.code, 0, `${again.stdout}\n${again.stderr}`);
+    assert.deepEqual((JSON.parse(again.stdout) as Report).registry.held, { ok: true, missing: [] });
   });
 });

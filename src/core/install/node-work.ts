@@ -64,6 +64,16 @@ async function openRuntime(agent: NodeAgent, options: InstallOptions, plan: Node
   return { driver, config };
 }
 
+/** The runtime's files for `work.mirrors` (backed up first), then a restart or reload only when a changed file needs it, and the node Ready again. */
+async function configureRuntime(work: NodeWork, plan: NodePlan, driver: RuntimeDriver, onStage: OnStage): Promise<void> {
+  const configured = await driver.configure(work.mirrors);
+  plan.report.changedFiles = configured.changed;
+  if (configured.apply === 'none') return;
+  onStage(`${configured.apply === 'restart' ? 'restarting' : 'reloading'} ${plan.facts.runtime}`);
+  await driver.restart(configured.apply);
+  await waitForNodeReady(work.options.conn, plan.facts.name, 180_000, work.options.signal);
+}
+
 /** Step 3 for one node: agent, runtime, what it lacks, space, the import, configuration, and the proof. */
 export async function installOnNode(work: NodeWork, plan: NodePlan, onStage: OnStage): Promise<NodeReport> {
   const { conn, namespace, signal, progress } = work.options;
@@ -98,13 +108,7 @@ export async function installOnNode(work: NodeWork, plan: NodePlan, onStage: OnS
     progress.publish({ key, progress: meter.snapshot() });
 
     onStage('configuring the runtime');
-    const configured = await driver.configure(work.mirrors);
-    report.changedFiles = configured.changed;
-    if (configured.apply !== 'none') {
-      onStage(`${configured.apply === 'restart' ? 'restarting' : 'reloading'} ${plan.facts.runtime}`);
-      await driver.restart(configured.apply);
-      await waitForNodeReady(conn, plan.facts.name, 180_000, signal);
-    }
+    await configureRuntime(work, plan, driver, onStage);
 
     onStage('verifying');
     let listing = await driver.list();
@@ -142,13 +146,7 @@ export async function mirrorOnNode(work: NodeWork, plan: NodePlan, images: Bundl
   return withAgent(work.options, plan, onStage, async (agent) => {
     const { driver } = await openRuntime(agent, work.options, plan, onStage, work.keepFreePercent);
     onStage('pointing the runtime at the registry');
-    const configured = await driver.configure(work.mirrors);
-    report.changedFiles = configured.changed;
-    if (configured.apply !== 'none') {
-      onStage(`${configured.apply === 'restart' ? 'restarting' : 'reloading'} ${plan.facts.runtime}`);
-      await driver.restart(configured.apply);
-      await waitForNodeReady(conn, plan.facts.name, 180_000, signal);
-    }
+    await configureRuntime(work, plan, driver, onStage);
     // A pull by a name rewrites that image's labels in containerd's CRI, lading's pin included: what node
     // injection pinned here (the registry's own image, on its node) is pinned again after the pulls.
     const before = await driver.list();

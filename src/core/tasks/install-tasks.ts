@@ -30,7 +30,8 @@ function nodeFailed(ctx: InstallContext, parent: { title: string | undefined }):
   parent.title = `${(parent.title ?? '').replace(/ \(\d+ failed\)$/, '')} (${ctx.nodesFailed} failed)`;
 }
 
-const common = (options: InstallTaskOptions<ListrRendererValue>) => ({
+/** What every lading task list shares: the given renderer (plain fallback off: the caller chose), no signal handlers of listr2's own. */
+export const common = (options: InstallTaskOptions<ListrRendererValue>) => ({
   renderer: options.renderer as any,
   rendererOptions: options.rendererOptions as any,
   fallbackRenderer: 'simple' as const,

@@ -11,16 +11,7 @@ import { followProgress } from './progress-output.js';
 import type { InstallJob } from '../install/install-job.js';
 import { tally } from '../install/outcome.js';
 import { REGISTRY_PUSH_PROGRESS_KEY, type RegistryMode } from '../registry/registry-mode.js';
-import type { InstallContext, InstallTaskOptions } from './install-tasks.js';
-
-const common = (options: InstallTaskOptions<ListrRendererValue>) => ({
-  renderer: options.renderer as any,
-  rendererOptions: options.rendererOptions as any,
-  fallbackRenderer: 'simple' as const,
-  fallbackRendererCondition: () => false,
-  registerSignalListeners: false,
-  collectErrors: false as const,
-});
+import { common, type InstallContext, type InstallTaskOptions } from './install-tasks.js';
 
 export function buildRegistryTasks<R extends ListrRendererValue>(job: InstallJob, registry: RegistryMode, options: InstallTaskOptions<R>): Listr<InstallContext, any, any> {
   const { node, image } = registry.placement;
