@@ -185,6 +185,8 @@ export async function waitForNodeReady(conn: ClusterConnection, name: string, ti
   }
 }
 
+const SUMMARY_LIMIT = 16 << 20;
+
 export interface FsSpace {
   available: number;
   size: number;
@@ -211,7 +213,15 @@ export async function nodeFsSpace(conn: ClusterConnection, node: string): Promis
         return resolve({});
       }
       const chunks: Buffer[] = [];
-      res.on('data', (c: Buffer) => chunks.push(c));
+      let bytes = 0;
+      res.on('data', (c: Buffer) => {
+        bytes += c.length;
+        // A summary lists every pod and container: a few hundred KiB on a busy node. More is not a summary.
+        if (bytes > SUMMARY_LIMIT) {
+          res.destroy();
+          resolve({});
+        } else chunks.push(c);
+      });
       res.on('end', () => {
         try {
           const summary = JSON.parse(Buffer.concat(chunks).toString('utf8')) as { node?: { fs?: Fs; runtime?: { imageFs?: Fs } } };
