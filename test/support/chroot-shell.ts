@@ -6,14 +6,12 @@
  * and even /proc files (a fake /proc/PID/comm and cmdline) without touching
  * this machine's. Needs root (unshare, mount, chroot), as CI has.
  */
-import { spawn } from 'node:child_process';
 import { mkdir, symlink } from 'node:fs/promises';
 import { join } from 'node:path';
-import { pipeline } from 'node:stream/promises';
 import type { HostShell } from '../../src/core/host.js';
-import type { ExecResult } from '../../src/core/cluster/exec.js';
 import { shellQuote } from '../../src/core/host.js';
 import { requireTool } from './tools.js';
+import { runShell } from './local-shell.js';
 
 /** Prepares `root` (creates usr, dev, tmp and the merged-/usr links) and returns a shell into it. */
 export async function chrootShell(root: string, node = 'chrooted'): Promise<HostShell> {
@@ -28,17 +26,6 @@ export async function chrootShell(root: string, node = 'chrooted'): Promise<Host
   const setup = `mount --bind /usr ${r}/usr && mount --bind /dev ${r}/dev && exec chroot ${r} /bin/sh -c "$1"`;
   return {
     node,
-    hostExec: (script, options = {}) =>
-      new Promise<ExecResult>((resolve, reject) => {
-        const child = spawn(unshare, ['--mount', '--propagation', 'private', '/bin/sh', '-c', setup, 'lading-chroot', script], { stdio: ['pipe', 'pipe', 'pipe'] });
-        let stdout = '';
-        let stderr = '';
-        child.stdout.setEncoding('utf8').on('data', (s: string) => (stdout += s));
-        child.stderr.setEncoding('utf8').on('data', (s: string) => (stderr += s));
-        if (options.stdin) pipeline(options.stdin, child.stdin).catch(() => undefined);
-        else child.stdin.end();
-        child.on('error', reject);
-        child.on('close', (code) => resolve({ exitCode: code ?? -1, message: '', stdout, stderr }));
-      }),
+    hostExec: (script, options = {}) => runShell(unshare, ['--mount', '--propagation', 'private', '/bin/sh', '-c', setup, 'lading-chroot', script], options.stdin),
   };
 }
