@@ -149,6 +149,7 @@ Examples:
     .option('--restore', 'put back every runtime file lading changed on the nodes (from its backups), then restart the runtime')
     .option('--registry', 'registry mode: run the bundle\'s registry image (spec.registry) in the cluster, push every image to it through the API server, and point every node at it')
     .addOption(new Option('--registry-node <name>', 'registry mode: the node the registry runs on (default: the first selected node its image fits)').env('LADING_REGISTRY_NODE'))
+    .option('--registry-auth', 'registry mode: the registry demands htpasswd credentials that lading generates (Secret lading-registry-auth, never printed); nodes get them mode 600; once on, later runs keep them')
     .addHelpText(
       'after',
       `
@@ -179,6 +180,13 @@ What it does:
   (containerd hosts.toml, CRI-O registries.conf.d) to http://NODE_IP:PORT, which needs no kube-proxy;
   then on each node a pod per image by its original name with imagePullPolicy Always must pull.
   A node added later: lading install BUNDLE --registry --nodes SELECTOR (nothing is pushed again).
+  --registry-auth: the registry runs with htpasswd; lading makes the credentials once (Secret
+  lading-registry-auth in --namespace) and writes them, mode 600, into each node's hosts.toml
+  (containerd) or the auth file CRI-O's global_auth_file names (else /etc/crio/lading-auth.json and a
+  crio.conf.d drop-in naming it). The API server drops the Authorization header of every request it
+  proxies, so pushes go through a push gate beside the registry (lading's own static program, carried
+  in ConfigMaps, run as nobody with no capability) that takes a token and adds the credentials on
+  loopback. Delete the Secret and the Deployment to run without credentials again.
   --restore puts back every file lading recorded in its backup manifest on each node
   (/var/lib/lading/backups/manifest) and nothing else, and takes off the pins lading set; pass the same
   --containerd-config and --storage-conf as the install did, since only files under those directories
@@ -189,7 +197,8 @@ What it does:
 Permissions needed: list nodes; get/create/patch namespaces; create/get/delete/deletecollection pods,
 create pods/exec, list events, get/create/update configmaps in --namespace (and get the Secret named by
 --mirror-auth-secret); with --registry also get/create/update/delete deployments, get/create/delete
-services, list pods, and get/create/update/patch services/proxy. A namespace lading creates is labelled for privileged
+services, list pods, and get/create/update/patch services/proxy; with --registry-auth also get/create
+secrets and get/list/create/delete configmaps. A namespace lading creates is labelled for privileged
 pods (PodSecurity) and marked app.kubernetes.io/managed-by=lading; an existing namespace that refuses
 privileged pods is never relabelled: install stops (exit 9) and names the label.`,
     )

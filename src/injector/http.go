@@ -61,12 +61,18 @@ func statusText(status int) string {
 		return "OK"
 	case 400:
 		return "Bad Request"
+	case 401:
+		return "Unauthorized"
 	case 404:
 		return "Not Found"
 	case 405:
 		return "Method Not Allowed"
 	case 431:
 		return "Request Header Fields Too Large"
+	case 502:
+		return "Bad Gateway"
+	case 503:
+		return "Service Unavailable"
 	case 505:
 		return "HTTP Version Not Supported"
 	}

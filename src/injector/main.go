@@ -2,6 +2,7 @@
 // read-only OCI registry. It needs no shell, no libc, no root, no capabilities and no writable file:
 //
 //	injector [-listen :5000] CONFIGMAP-DIR...
+//	injector gate ...   (the push gate beside a registry with credentials: gate.go)
 //
 // Each CONFIGMAP-DIR is one mounted ConfigMap (a file per key), named as the ConfigMap; one of them
 // holds index.json, the chunk index lading wrote. See README.md.
@@ -17,7 +18,7 @@ import (
 	"time"
 )
 
-const usage = "usage: injector [-listen ADDRESS] CONFIGMAP-DIR...\n" +
+const usage = "usage: injector [-listen ADDRESS] CONFIGMAP-DIR...   (or: injector gate -h)\n" +
 	"  -listen ADDRESS  where to listen (default :5000)\n" +
 	"  CONFIGMAP-DIR    a mounted ConfigMap of the payload, named as the ConfigMap; one holds index.json\n"
 
@@ -58,7 +59,22 @@ func parseArgs(args []string) (listen string, dirs []string) {
 	return listen, dirs
 }
 
+// stopOnSignal: as PID 1 in a container a signal without a handler would be ignored; stop cleanly instead.
+func stopOnSignal() {
+	stop := make(chan os.Signal, 1)
+	signal.Notify(stop, syscall.SIGTERM, syscall.SIGINT)
+	go func() {
+		<-stop
+		logLine("stopping")
+		os.Exit(0)
+	}()
+}
+
 func main() {
+	if len(os.Args) > 1 && os.Args[1] == "gate" {
+		runGate(os.Args[2:])
+		return
+	}
 	started := time.Now()
 	listen, dirs := parseArgs(os.Args[1:])
 	if len(dirs) == 0 {
@@ -79,14 +95,7 @@ func main() {
 	logLine("payload " + p.id + ": " + strconv.Itoa(len(p.blobs)) + " blobs, " + strconv.FormatInt(p.bytes, 10) +
 		" bytes, repositories " + strings.Join(names, " ") + "; listening on " + ln.Addr().String())
 	go p.verifyAll()
-	// As PID 1 in a container a signal without a handler would be ignored: stop cleanly instead.
-	stop := make(chan os.Signal, 1)
-	signal.Notify(stop, syscall.SIGTERM, syscall.SIGINT)
-	go func() {
-		<-stop
-		logLine("stopping")
-		os.Exit(0)
-	}()
+	stopOnSignal()
 	g := &registry{p: p, started: started}
 	if err := serve(ln, g.handle); err != nil {
 		fail(err.Error(), 1)

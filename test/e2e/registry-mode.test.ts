@@ -2,11 +2,13 @@
  * Registry mode (issue 9) on both nodes: `install --registry` puts the registry image (the distribution
  * registry the harness builds from its Go module) on one node by node injection, runs it there, pushes
  * every image through the API server and points the selected nodes at it; pods by the images' original
- * names with `imagePullPolicy: Always` then start while no registry outside the cluster exists. The CRI-O
- * node comes second, as a node that joins later: its install pushes nothing and it pulls everything. The
- * registry and its data survive a hard reset of its node.
+ * names with `imagePullPolicy: Always` then start while no registry outside the cluster exists. The cluster
+ * starts with the containerd node only; the CRI-O node joins after the first install (test/cluster/up
+ * --join), as a machine added next month: `install --registry --nodes NEW` only writes its mirror
+ * configuration, pushes nothing, and it pulls everything. The registry and its data survive a hard reset of
+ * its node.
  *
- * e2e-nodes: containerd,crio
+ * e2e-nodes: containerd
  */
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
@@ -15,7 +17,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { after, before, describe, it } from 'node:test';
-import { connect, createNamespace, deleteNamespace, pinnedVersions, podSpec, resetNode, ssh, waitFor, waitForPodRunning, type ClusterNode, type TestCluster } from './helpers/cluster.js';
+import { connect, createNamespace, deleteNamespace, joinNode, pinnedVersions, podSpec, resetNode, ssh, waitFor, waitForPodRunning, type ClusterNode, type TestCluster } from './helpers/cluster.js';
 import { startRegistry } from '../support/registry.js';
 import { pushImage, type PushedImage } from '../support/images.js';
 import { requireTool } from '../support/tools.js';
@@ -32,6 +34,7 @@ interface Report {
     node: string;
     endpoint: string;
     image: string;
+    auth: string;
     bootstrap?: { outcome: string; pinnedBy?: string };
     push?: { images: number; blobsUploaded: number; blobsPresent: number; bytesSent: number; manifestsPut: number };
     held?: { ok: boolean; missing: string[] };
@@ -65,7 +68,7 @@ describe('registry mode: an in-cluster registry seeded through the API server, b
 
   before(async () => {
     c = await connect();
-    assert.ok(c.nodes.some((n) => n.runtime === 'containerd') && c.nodes.some((n) => n.runtime === 'crio'), `these specs need both nodes; the cluster has ${c.nodes.map((n) => n.key).join(', ')}`);
+    assert.deepEqual(c.nodes.map((n) => n.key), ['containerd'], 'these specs start with the containerd node alone; the CRI-O node joins later');
     requireTool('skopeo', 'install it with `apt-get install skopeo`');
     const gcc = requireTool('gcc', 'install it with `apt-get install gcc libc6-dev`');
     work = await mkdtemp(join(tmpdir(), 'lading-e2e-registry-'));
@@ -110,6 +113,24 @@ describe('registry mode: an in-cluster registry seeded through the API server, b
     assert.deepEqual(apps.items.map((d) => d.metadata?.name), [], 'no registry was started');
   });
 
+  it('a registry that would not fit its node\'s filesystem is refused in preflight with the sizes; nothing is changed', async () => {
+    // The registry's data and the images its node pulls share the node's filesystem here, as on most
+    // machines: whichever check fails first (the pulls' or the registry's data) must refuse with sizes.
+    const cd = byRuntime('containerd');
+    // The node's own figures (the kubelet's summary, as lading reads them): ask that more stay free than is free now.
+    const raw: unknown = await c.core.connectGetNodeProxyWithPath({ name: cd.name, path: 'stats/summary' });
+    const summary = (typeof raw === 'string' ? JSON.parse(raw) : raw) as { node: { fs: { availableBytes: number; capacityBytes: number } } };
+    const keepFree = Math.min(99, Math.floor((100 * summary.node.fs.availableBytes) / summary.node.fs.capacityBytes) + 1);
+    const r = await runLading(['install', bundle, '--registry', '--kubeconfig', c.kubeconfigPath, '--yes', '--no-tui', '--keep-free', String(keepFree)], { timeoutMs: 120_000 });
+    assert.equal(r.code, 10, `${r.stdout}\n${r.stderr}`);
+    const name = cd.name.replace(/[.]/g, '\\.');
+    assert.match(r.stderr, new RegExp(`(node ${name}: the registry would store [0-9.]+ [KMG]i?B, but its node's filesystem has [0-9.]+ GiB free of [0-9.]+ GiB|not enough free space on the image filesystem of ${name} \\([0-9.]+ GiB free of [0-9.]+ GiB, the import needs about [0-9.]+ [KMG]iB) and ${keepFree} %`));
+    const apps = await c.apps.listNamespacedDeployment({ namespace: NS }).catch(() => ({ items: [] }));
+    assert.deepEqual(apps.items.map((d) => d.metadata?.name), [], 'no registry was started');
+    const agents = await c.core.listNamespacedPod({ namespace: NS, labelSelector: 'app.kubernetes.io/name=lading-agent' }).catch(() => ({ items: [] }));
+    assert.deepEqual(agents.items.map((p) => p.metadata?.name), [], 'no agent ran');
+  });
+
   it('a registry pod that cannot start: the error shows its state and events, and what the run created is removed', async () => {
     const r = await runLading(['install', join(work, 'badport.tar'), '--registry', '--kubeconfig', c.kubeconfigPath, '--yes', '--no-tui', ...(await only(byRuntime('containerd')))], { timeoutMs: 400_000 });
     assert.equal(r.code, 10, `${r.stdout}\n${r.stderr}`);
@@ -142,8 +163,10 @@ describe('registry mode: an in-cluster registry seeded through the API server, b
     await waitForPodRunning(c, ns!, 'always-containerd', 120_000);
   });
 
-  it('the CRI-O node, not pointed at the registry yet, cannot pull; its own install --registry pushes nothing, and then it pulls everything', async () => {
-    const crio = byRuntime('crio');
+  it('a CRI-O node that joins after the install cannot pull; install --registry --nodes NEW pushes nothing, changes no other node, and then it pulls everything', async () => {
+    const crio = await joinNode(c, 'crio');
+    const images = await c.core.readNode({ name: crio.name });
+    assert.deepEqual(images.status?.images?.flatMap((i) => i.names ?? []).filter((n) => !n.includes('pause')), [], 'the new node holds nothing but its sandbox image');
     await c.core.createNamespacedPod({ namespace: ns!, body: podSpec('before-crio', crio.name, app.ref, { pull: 'Always' }) });
     await waitFor('the CRI-O node to fail the pull', async () => {
       const pod = await c.core.readNamespacedPod({ namespace: ns!, name: 'before-crio' });
@@ -274,5 +297,48 @@ describe('registry mode: an in-cluster registry seeded through the API server, b
     const again = await runLading(['install', join(work, 'ctrlc.tar'), '--registry', '--kubeconfig', c.kubeconfigPath, '--yes', '--json', ...nodes], { timeoutMs: 600_000 });
     assert.equal(again.code, 0, `${again.stdout}\n${again.stderr}`);
     assert.deepEqual((JSON.parse(again.stdout) as Report).registry.held, { ok: true, missing: [] });
+  });
+  it('--registry-auth: the registry demands credentials lading made and never prints; both nodes pull with them from files of mode 600; a push without the token is refused', async () => {
+    const cd = byRuntime('containerd');
+    const crio = byRuntime('crio');
+    const r = await runLading(['install', bundle, '--registry', '--registry-auth', '--kubeconfig', c.kubeconfigPath, '--yes', '--no-tui'], { timeoutMs: 600_000 });
+    assert.equal(r.code, 0, `${r.stdout}\n${r.stderr}`);
+    assert.match(r.stdout, /with htpasswd credentials \(Secret lading-system\/lading-registry-auth; pushes through its gate on port 5001\)/);
+    const secret = await c.core.readNamespacedSecret({ namespace: NS, name: 'lading-registry-auth' });
+    const value = (k: string) => Buffer.from(secret.data![k]!, 'base64').toString('utf8');
+    const [password, token] = [value('password'), value('push-token')];
+    for (const s of [password, token, Buffer.from(`lading:${password}`).toString('base64')]) assert.ok(!r.stdout.includes(s) && !r.stderr.includes(s), 'no credential is printed');
+    // The registry itself, at its node's address.
+    assert.equal((await fetch(`http://${cd.ip}:5000/v2/`)).status, 401, 'without credentials: refused');
+    assert.equal((await fetch(`http://${cd.ip}:5000/v2/`, { headers: { authorization: `Basic ${Buffer.from(`lading:${password}`).toString('base64')}` } })).status, 200);
+    // Through the API server without the push token: the gate refuses.
+    const { ApiProxyTransport } = await import('../../src/core/registry/api-proxy.js');
+    const bare = new ApiProxyTransport(c.kc, c.kc.getCurrentCluster()!.server, { namespace: NS, service: 'lading-registry', port: 'push' });
+    try {
+      const refused = await bare.send({ method: 'POST', path: '/v2/e2e/intruder/blobs/uploads/' });
+      refused.body?.resume();
+      assert.equal(refused.status, 401);
+    } finally {
+      await bare.close();
+    }
+    // The credentials on the nodes: containerd's hosts.toml and CRI-O's auth file, mode 600.
+    const cdFiles = await ssh(c, 'containerd', ['sh', '-c', 'grep -rli authorization /etc/containerd/certs.d | xargs stat -c "%a %n"']);
+    assert.match(cdFiles.stdout, /^600 \/etc\/containerd\/certs\.d\/.+\/hosts\.toml$/m, cdFiles.stdout + cdFiles.stderr);
+    const crioFiles = await ssh(c, 'crio', ['stat', '-c', '%a %n', '/etc/crio/lading-auth.json', '/etc/crio/crio.conf.d/99-lading-auth.conf']);
+    assert.deepEqual(crioFiles.stdout.trim().split('\n'), ['600 /etc/crio/lading-auth.json', '644 /etc/crio/crio.conf.d/99-lading-auth.conf'], crioFiles.stderr);
+    const authJson = JSON.parse((await ssh(c, 'crio', ['cat', '/etc/crio/lading-auth.json'])).stdout) as { auths: Record<string, { auth: string }> };
+    assert.equal(authJson.auths[`${cd.ip}:5000`]?.auth, Buffer.from(`lading:${password}`).toString('base64'));
+    // Pods by original name with Always pull on both nodes, now with the credentials.
+    for (const node of [cd, crio]) {
+      await c.core.createNamespacedPod({ namespace: ns!, body: podSpec(`auth-${node.key}`, node.name, app.ref, { pull: 'Always' }) });
+      await waitForPodRunning(c, ns!, `auth-${node.key}`, 120_000);
+    }
+    // A later run without the flag keeps the credentials (it must not strip them) and pushes nothing.
+    const again = await install();
+    assert.equal(again.registry.auth, 'htpasswd');
+    assert.equal(again.registry.push?.blobsUploaded, 0, JSON.stringify(again.registry.push));
+    const check = await runLading(['check', bundle, '--registry', '--kubeconfig', c.kubeconfigPath, '--json'], { timeoutMs: 300_000 });
+    assert.equal(check.code, 0, `${check.stdout}\n${check.stderr}`);
+    assert.deepEqual((JSON.parse(check.stdout) as Report).registry.held, { ok: true, missing: [] });
   });
 });

@@ -23,18 +23,21 @@ export interface BuiltInjector {
   path: string;
   size: number;
   sha256: string;
+  /** Its stage-0 loader (src/injector/loader). */
+  loader: { path: string; size: number; sha256: string };
 }
 
 /** Builds (or finds cached) the injector for linux/amd64 and linux/arm64. */
 export async function buildInjector(): Promise<Record<string, BuiltInjector>> {
   requireTool('go', 'install Go >= 1.24 (https://go.dev/dl/ or `apt-get install golang`); the injector is built from src/injector');
+  requireTool('llvm-mc', 'install it with `apt-get install llvm`; the injector\'s loader is assembled from src/injector/loader');
   const { stdout } = await run('bash', [BUILD], { timeout: 10 * 60_000, maxBuffer: 1 << 20 });
   const built = stdout
     .trim()
     .split('\n')
     .map((line) => {
-      const [platform, path, size, sha256] = line.split(' ');
-      return { platform: platform!, path: path!, size: Number(size), sha256: sha256! };
+      const [platform, path, size, sha256, loaderPath, loaderSize, loaderSha256] = line.split(' ');
+      return { platform: platform!, path: path!, size: Number(size), sha256: sha256!, loader: { path: loaderPath!, size: Number(loaderSize), sha256: loaderSha256! } };
     });
   return Object.fromEntries(built.map((b) => [b.platform, b]));
 }

@@ -12,7 +12,7 @@ import { planLines, reportLines, restoreLines } from '../../ui/install-lines.js'
 import { buildInstallTasks, buildPreflightTasks, buildRestorePreflightTasks, buildRestoreTasks } from '../../core/tasks/install-tasks.js';
 import { onInterrupt, type Interrupt } from '../interrupt.js';
 import { RegistryMode } from '../../core/registry/registry-mode.js';
-import { REGISTRY_DATA_DIR } from '../../core/registry/deploy.js';
+import { AUTH_SECRET } from '../../core/registry/auth.js';
 import { buildRegistryTasks } from '../../core/tasks/registry-tasks.js';
 import { pickOutputMode, writeJson, type OutputMode, type Streams } from '../output.js';
 import { confirmInView, runTasksView } from '../views.js';
@@ -37,6 +37,7 @@ export interface InstallFlags {
   restore?: boolean;
   registry?: boolean;
   registryNode?: string;
+  registryAuth?: boolean;
   concurrency: string;
   keepFree: string;
 }
@@ -120,12 +121,13 @@ export async function confirmAndInstall(run: ClusterRun, flags: InstallFlags, st
 /** Registry mode, after preflight: the registry's own checks, the plan, the question, then its tasks. */
 async function installRegistry(run: ClusterRun, flags: InstallFlags, streams: Streams, onConfirmed: () => void): Promise<InstallReport | undefined> {
   const { job, mode, concurrency, progress, interrupt } = run;
-  const registry = new RegistryMode({ conn: job.connection, namespace: flags.namespace, bundle: job.bundle, progress, signal: interrupt.signal, keepFreePercent: Number(flags.keepFree), ...(flags.registryNode ? { node: flags.registryNode } : {}) });
+  const registry = new RegistryMode({ conn: job.connection, namespace: flags.namespace, bundle: job.bundle, progress, signal: interrupt.signal, keepFreePercent: Number(flags.keepFree), auth: flags.registryAuth === true, ...(flags.registryNode ? { node: flags.registryNode } : {}) });
   const placement = await registry.preflight(job.metadata, job.nodes);
   const plan = [
     ...planLines(job.nodes, registry.mirrors(job.mirrors)),
-    `Registry: ${placement.image} on node ${placement.node} (node injection, pinned), data in ${REGISTRY_DATA_DIR} on that node;`,
-    `  every image pushed through the API server; every node pulls from ${registry.report!.endpoint} by the images' original names.`,
+    `Registry: ${placement.image} on node ${placement.node} (node injection, pinned);`,
+    `  data in hostPath ${placement.storage.path} on that node: ${placement.storage.reason};`,
+    `  every image pushed through the API server; every node pulls from ${registry.report!.endpoint} by the images' original names${placement.auth ? ` with htpasswd credentials (Secret ${flags.namespace}/${AUTH_SECRET}; pushes through its gate on port ${placement.auth.pushPort})` : ''}.`,
   ];
   if (flags.yes && mode !== 'json') streams.stdout.write(plan.join('\n') + '\n');
   if (!flags.yes && !(await confirmInView(mode, streams, plan, `Run the registry and point ${job.nodes.length} node(s) at it?`))) {
@@ -144,6 +146,9 @@ async function installRegistry(run: ClusterRun, flags: InstallFlags, streams: St
 export async function runInstall(bundle: string | undefined, flags: InstallFlags, streams: Streams, env: NodeJS.ProcessEnv): Promise<number> {
   if (!bundle && !flags.restore) {
     throw new AbortError('install needs a bundle file (or --restore)', { exitCode: ExitCode.usage, hint: 'lading install BUNDLE, or lading install --restore.' });
+  }
+  for (const [set, flag] of [[flags.registryAuth, '--registry-auth'], [flags.registryNode, '--registry-node']] as const) {
+    if (set && !flags.registry) throw new AbortError(`${flag} belongs to registry mode`, { exitCode: ExitCode.usage, hint: `lading install BUNDLE --registry ${flag}${flag === '--registry-node' ? ' NAME' : ''}.` });
   }
   const run = startClusterRun(bundle ?? '', flags, streams, env, 'install');
   const { job, mode, concurrency, progress, interrupt } = run;

@@ -11,6 +11,8 @@ import { AbortError, ExitCode } from '../errors.js';
 import { readHostFile, writeHostFileWithBackup } from '../config/host-files.js';
 import { dirOf } from '../config/host-paths.js';
 import { CRIO_DROP_IN, crioMirrorsDropIn } from '../config/mirrors.js';
+import { CRIO_AUTH_DIRS, CRIO_AUTH_DROP_IN, CRIO_AUTH_FILE, crioAuthDropIn, mergeAuthJson } from '../config/auth-json.js';
+import type { CrioSettings } from '../runtimes/runtime-config.js';
 import { configureStore, detectContainersStorage, listStore, listStoreAt, loadIntoStore, storeImagesFile } from '../runtimes/containers-storage.js';
 import { shellQuote } from '../host.js';
 import type { NodeConfig } from '../runtimes/node-config.js';
@@ -53,11 +55,21 @@ export async function crioDriver(agent: NodeAgent, facts: NodeFacts, options: Dr
       const initialised = (await agent.hostExec(`test -f ${shellQuote(storeImagesFile(store.root, store.driver))}`)).exitCode === 0;
       if (initialised && (await configureStore(agent, store, options.backupDir))) changed.push(store.storageConf);
       let reload = false;
-      if (mirrors.some((m) => m.endpoints.some((e) => options.mirrorAuth?.has(e)))) {
-        throw new AbortError(`node ${agent.node}: mirror credentials for CRI-O nodes are not written by lading yet`, {
-          exitCode: ExitCode.node,
-          hint: 'Put them in CRI-O\'s global_auth_file on the node by hand, and run install without --mirror-auth.',
-        });
+      let restart = false;
+      const credentials = new Map<string, string>();
+      for (const m of mirrors) for (const e of m.endpoints) if (options.mirrorAuth?.has(e)) credentials.set(new URL(e).host, options.mirrorAuth.get(e)!);
+      if (credentials.size) {
+        const { file, dropIn } = crioAuthTarget(agent.node, crio);
+        if (dropIn && (await readHostFile(agent, CRIO_AUTH_DROP_IN)) !== dropIn) {
+          await writeHostFileWithBackup(agent, CRIO_AUTH_DROP_IN, dropIn, options.backupDir, { base: dirOf(CRIO_AUTH_DROP_IN) });
+          changed.push(CRIO_AUTH_DROP_IN);
+          restart = true; // global_auth_file is read when CRI-O starts
+        }
+        const merged = mergeAuthJson(await readHostFile(agent, file), credentials, `${agent.node}:${file}`);
+        if (merged !== undefined) {
+          await writeHostFileWithBackup(agent, file, merged, options.backupDir, { base: dirOf(file), secret: true });
+          changed.push(file);
+        }
       }
       if (mirrors.length) {
         const text = crioMirrorsDropIn(mirrors);
@@ -67,7 +79,7 @@ export async function crioDriver(agent: NodeAgent, facts: NodeFacts, options: Dr
           reload = true;
         }
       }
-      return { changed, apply: changed.includes(store.storageConf) ? 'restart' : reload ? 'reload' : 'none' };
+      return { changed, apply: restart || changed.includes(store.storageConf) ? 'restart' : reload ? 'reload' : 'none' };
     },
     restart: async (how) => systemctl(agent, how, 'crio', 'CRI-O'),
     placement: async (name) => ({
@@ -75,4 +87,21 @@ export async function crioDriver(agent: NodeAgent, facts: NodeFacts, options: Dr
       inAdditionalStore: (await listStore(agent, store)).has(name),
     }),
   };
+}
+
+/**
+ * Where CRI-O's pull credentials go: the auth file the node's CRI-O already reads (global_auth_file,
+ * merged into), or lading's own file with a drop-in that names it. An auth file elsewhere than under
+ * /etc/crio or /etc/containers is refused: --restore could not put it back.
+ */
+export function crioAuthTarget(node: string, crio: CrioSettings | undefined): { file: string; dropIn?: string } {
+  const configured = crio?.globalAuthFile;
+  if (!configured || crio?.sources.globalAuthFile === CRIO_AUTH_DROP_IN) return { file: CRIO_AUTH_FILE, dropIn: crioAuthDropIn() };
+  if (!CRIO_AUTH_DIRS.some((dir) => configured.startsWith(`${dir}/`))) {
+    throw new AbortError(`node ${node}: CRI-O reads its pull credentials from ${configured} (global_auth_file in ${crio?.sources.globalAuthFile}), outside ${CRIO_AUTH_DIRS.join(' and ')}`, {
+      exitCode: ExitCode.node,
+      hint: `lading writes credentials only where --restore can put them back: add the registry's entry to ${configured} by hand, or move that file under /etc/crio.`,
+    });
+  }
+  return { file: configured };
 }

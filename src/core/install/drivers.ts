@@ -16,6 +16,7 @@ import type { HostShell } from '../host.js';
 import { readHostFile } from '../config/host-files.js';
 import { restoreHostFiles, type RestoreOutcome } from '../config/host-restore.js';
 import { dirOf } from '../config/host-paths.js';
+import { CRIO_AUTH_DIRS, CRIO_AUTH_DROP_IN } from '../config/auth-json.js';
 import { CRIO_DROP_IN, DEFAULT_CERTS_DIR, readContainerdRegistryConfig, type Mirror, type MirrorAuth } from '../config/mirrors.js';
 import { DEFAULT_STORAGE_CONF } from '../runtimes/containers-storage.js';
 import { containerdDriver, containerdMajor, DEFAULT_CONTAINERD_CONFIG } from './containerd-driver.js';
@@ -105,7 +106,7 @@ export async function driverFor(agent: NodeAgent, facts: NodeFacts, options: Dri
  */
 export async function restorableDirs(shell: HostShell, facts: NodeFacts, options: DriverOptions): Promise<string[]> {
   const configFile = options.containerdConfig ?? DEFAULT_CONTAINERD_CONFIG;
-  const dirs = [dirOf(configFile), DEFAULT_CERTS_DIR, dirOf(CRIO_DROP_IN), dirOf(options.storageConf ?? DEFAULT_STORAGE_CONF)];
+  const dirs = [dirOf(configFile), DEFAULT_CERTS_DIR, dirOf(CRIO_DROP_IN), dirOf(options.storageConf ?? DEFAULT_STORAGE_CONF), ...CRIO_AUTH_DIRS];
   if (facts.runtime === 'containerd') {
     try {
       const certsDir = readContainerdRegistryConfig(await readHostFile(shell, configFile), configFile, containerdMajor(facts)).configPath;
@@ -124,7 +125,7 @@ export async function restoreRuntimeFiles(shell: HostShell, facts: NodeFacts, op
 
 /** What restoring these files needs from the runtime: config.toml and storage.conf are read at start only. */
 export function applyAfterRestore(paths: string[], options: DriverOptions): 'none' | 'reload' | 'restart' {
-  const restartFiles = [options.containerdConfig ?? DEFAULT_CONTAINERD_CONFIG, options.storageConf ?? DEFAULT_STORAGE_CONF];
+  const restartFiles = [options.containerdConfig ?? DEFAULT_CONTAINERD_CONFIG, options.storageConf ?? DEFAULT_STORAGE_CONF, CRIO_AUTH_DROP_IN];
   if (paths.some((p) => restartFiles.includes(p))) return 'restart';
   if (paths.includes(CRIO_DROP_IN)) return 'reload';
   return 'none';

@@ -23,7 +23,7 @@ import { lostImages, nodeOk } from './outcome.js';
 import type { BundleIdentity } from './node-record.js';
 import type { OnStage } from './node-session.js';
 import { checkOnNode, installOnNode, mirrorOnNode, restoreOnNode, type NodeWork } from './node-work.js';
-import type { Mirror } from '../config/mirrors.js';
+import type { Mirror, MirrorAuth } from '../config/mirrors.js';
 import type { InstallOptions } from './options.js';
 
 export type { InstallOptions } from './options.js';
@@ -148,8 +148,10 @@ export class InstallJob {
   }
 
   /** Registry mode for one node: its runtime pointed at `mirrors`, then a pull of each image by its original name. */
-  mirrorNode(plan: NodePlan, mirrors: Mirror[], images: BundleImage[], onStage: OnStage): Promise<NodeReport> {
-    return mirrorOnNode({ ...this.#work(), mirrors }, plan, images, onStage);
+  mirrorNode(plan: NodePlan, mirrors: Mirror[], images: BundleImage[], onStage: OnStage, extraAuth?: MirrorAuth): Promise<NodeReport> {
+    const work = this.#work();
+    const mirrorAuth = extraAuth?.size ? new Map([...(work.options.mirrorAuth ?? []), ...extraAuth]) : work.options.mirrorAuth;
+    return mirrorOnNode({ ...work, mirrors, options: { ...work.options, ...(mirrorAuth ? { mirrorAuth } : {}) } }, plan, images, onStage);
   }
 
   /**

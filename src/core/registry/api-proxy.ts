@@ -21,6 +21,8 @@ export interface ServiceProxyTarget {
   service: string;
   /** The Service's port (number or name). */
   port: number | string;
+  /** Sent with every request (never logged), e.g. the push gate's token. */
+  headers?: Record<string, string>;
 }
 
 /** The API path prefix that proxies to a Service's port. */
@@ -32,12 +34,14 @@ export class ApiProxyTransport implements PushTransport {
   readonly #kc: KubeConfig;
   readonly #server: URL;
   readonly #prefix: string;
+  readonly #headers: Record<string, string>;
   #dispatcher: Dispatcher | undefined;
 
   constructor(kc: KubeConfig, server: string, target: ServiceProxyTarget) {
     this.#kc = kc;
     this.#server = new URL(server);
     this.#prefix = `${this.#server.pathname.replace(/\/+$/, '')}${serviceProxyPrefix(target)}`;
+    this.#headers = target.headers ?? {};
     this.name = `${target.service}.${target.namespace} (through the API server)`;
   }
 
@@ -64,7 +68,7 @@ export class ApiProxyTransport implements PushTransport {
     const url = new URL(`${this.#prefix}${req.path}`, this.#server);
     const res = await request(url, {
       method: req.method,
-      headers: { ...headers, ...(req.headers ?? {}) },
+      headers: { ...headers, ...this.#headers, ...(req.headers ?? {}) },
       body: req.body ?? null,
       signal: req.signal ?? null,
       dispatcher: this.#dispatcher,

@@ -3,7 +3,7 @@ import { describe, it } from 'node:test';
 import { KubeConfig } from '@kubernetes/client-node';
 import { bundleImage, digestOf } from '../install/test-fixtures.js';
 import { ApiProxyTransport, serviceProxyPrefix } from './api-proxy.js';
-import { registryDeployment, registryEndpoint } from './deploy.js';
+import { registryDeployment, registryEndpoint, registryService, registryStorage } from './deploy.js';
 import { pushTarget, registryBytes, registryMirrors, registrySpaceProblem, repositoryClashes, sourceRegistries } from './registry-mode.js';
 
 describe('registry mode: where images go and how nodes find them', () => {
@@ -34,7 +34,7 @@ describe('registry mode: where images go and how nodes find them', () => {
   it('the registry listens on its node\'s address (no kube-proxy, no NodePort), pinned there, never pulled, data on the node', () => {
     assert.equal(registryEndpoint({ nodeAddress: '10.0.0.5', port: 5000 }), 'http://10.0.0.5:5000');
     assert.equal(registryEndpoint({ nodeAddress: 'fd00::5', port: 5000 }), 'http://[fd00::5]:5000');
-    const d = registryDeployment({ namespace: 'lading-system', node: 'n1', hostnameLabel: 'n1-host', nodeAddress: '10.0.0.5', image: 'docker.io/library/registry:2.8.3', port: 5000 });
+    const d = registryDeployment({ namespace: 'lading-system', node: 'n1', hostnameLabel: 'n1-host', nodeAddress: '10.0.0.5', image: 'docker.io/library/registry:2.8.3', port: 5000, storage: registryStorage(null) });
     const pod = d.spec!.template.spec!;
     assert.equal(pod.hostNetwork, true);
     assert.deepEqual(pod.nodeSelector, { 'kubernetes.io/hostname': 'n1-host' });
@@ -42,6 +42,31 @@ describe('registry mode: where images go and how nodes find them', () => {
     assert.equal(pod.volumes![0]!.hostPath!.path, '/var/lib/lading/registry');
     assert.equal(d.spec!.strategy!.type, 'Recreate');
     assert.deepEqual(pod.containers[0]!.readinessProbe!.httpGet, { path: '/v2/', port: 5000 });
+  });
+
+  it('with credentials: htpasswd from the Secret, a push gate beside it run from ConfigMaps as nobody, its port in the Service', () => {
+    const gate = { id: 'abc', configMaps: [], volume: { name: 'lading-push-gate', projected: { sources: [] } }, command: ['/lading/gate/loader', '/lading/gate/program.0', '--'] };
+    const p = { namespace: 'lading-system', node: 'n1', hostnameLabel: 'n1-host', nodeAddress: '10.0.0.5', image: 'docker.io/library/registry:2.8.3', port: 5000, storage: registryStorage(null), auth: { pushPort: 5001, gate } };
+    const pod = registryDeployment(p).spec!.template.spec!;
+    const [registry, pushGate] = pod.containers;
+    assert.deepEqual(registry!.env!.filter((e) => e.name.startsWith('REGISTRY_AUTH')).map((e) => [e.name, e.value]), [['REGISTRY_AUTH', 'htpasswd'], ['REGISTRY_AUTH_HTPASSWD_REALM', 'lading-registry'], ['REGISTRY_AUTH_HTPASSWD_PATH', '/lading/auth/htpasswd']]);
+    assert.deepEqual(registry!.readinessProbe!.tcpSocket, { port: 5000 }, '/v2/ answers 401 to the kubelet');
+    assert.deepEqual(pushGate!.command, ['/lading/gate/loader', '/lading/gate/program.0', '--', 'injector', 'gate', '-listen', ':5001', '-upstream', '127.0.0.1:5000', '-secrets', '/lading/push-secrets']);
+    assert.equal(pushGate!.image, p.image);
+    assert.equal(pushGate!.imagePullPolicy, 'Never');
+    assert.deepEqual(pushGate!.securityContext, { runAsNonRoot: true, runAsUser: 65534, runAsGroup: 65534, allowPrivilegeEscalation: false, readOnlyRootFilesystem: true, capabilities: { drop: ['ALL'] }, seccompProfile: { type: 'RuntimeDefault' } });
+    assert.deepEqual(pushGate!.readinessProbe!.httpGet, { path: '/lading-gate/ready', port: 5001 });
+    const secretVolumes = pod.volumes!.filter((v) => v.secret).map((v) => [v.name, v.secret!.secretName, v.secret!.items!.map((i) => i.key)]);
+    assert.deepEqual(secretVolumes, [['htpasswd', 'lading-registry-auth', ['htpasswd']], ['push-secrets', 'lading-registry-auth', ['push-token', 'registry-credentials']]]);
+    assert.deepEqual(registryService(p).spec!.ports!.map((x) => [x.name, x.port]), [['registry', 5000], ['push', 5001]]);
+    assert.deepEqual(registryService({ ...p, auth: undefined }).spec!.ports!.map((x) => [x.name, x.port]), [['registry', 5000]]);
+  });
+
+  it('its storage is a hostPath on its node, and the plan says why, with or without a default StorageClass', () => {
+    assert.match(registryStorage(null).reason, /survives the pod's restart and the node's reset.*; the cluster has no default StorageClass$/);
+    assert.match(registryStorage('local-path').reason, /not a PVC of StorageClass local-path: its driver would have to run before the registry, and its images may come from this registry$/);
+    assert.match(registryStorage(undefined).reason, /lading may not list StorageClasses$/);
+    assert.deepEqual([registryStorage(null).kind, registryStorage(null).path], ['hostPath', '/var/lib/lading/registry']);
   });
 });
 

@@ -18,7 +18,27 @@ import type { Mirror } from '../config/mirrors.js';
 import { planNode, type NodePlan } from '../install/plan.js';
 import type { NodeReport } from '../install/report.js';
 import { ApiProxyTransport } from './api-proxy.js';
-import { applyRegistry, registryNodeHostname, registryEndpoint, registryPermissions, removeRegistry, waitForRegistry, REGISTRY_NAME, type RegistryPlacement } from './deploy.js';
+import {
+  applyRegistry,
+  defaultStorageClass,
+  registryAuthPermissions,
+  registryStorage,
+  runningRegistry,
+  registryEndpoint,
+  registryPermissions,
+  removeRegistry,
+  waitForRegistry,
+  PUSH_GATE_MOUNT,
+  PUSH_GATE_ROLE,
+  PUSH_PORT_NAME,
+  REGISTRY_NAME,
+  type RegistryPlacement,
+  type RegistryStorage,
+} from './deploy.js';
+import { basicAuth, ensureCredentials, readCredentials, PUSH_TOKEN_HEADER, AUTH_SECRET, type RegistryCredentials } from './auth.js';
+import { carryProgram, ensureProgram, removePrograms } from '../configmap/program.js';
+import { locateInjector } from '../configmap/injector-binary.js';
+import type { MirrorAuth } from '../config/mirrors.js';
 import { pushBundleImage, type PushTarget } from './push-image.js';
 import { RegistryPusher } from './push.js';
 
@@ -28,6 +48,9 @@ export interface RegistryReport {
   node: string;
   endpoint: string;
   image: string;
+  storage: RegistryStorage;
+  /** htpasswd: pulls and pushes need credentials (lading's, in a Secret; never printed). */
+  auth: 'htpasswd' | 'none';
   push?: { images: number; blobsUploaded: number; blobsPresent: number; bytesSent: number; manifestsPut: number; resumed: number; restarted: number; ms: number };
   /** check --registry: whether its pod is Ready. */
   health?: { ready: boolean; detail: string };
@@ -102,6 +125,8 @@ export interface RegistryModeOptions {
   node?: string;
   /** Share of the registry node's filesystem that must stay free (install's --keep-free). */
   keepFreePercent?: number;
+  /** Run it with htpasswd credentials (--registry-auth); a registry that has them keeps them anyway. */
+  auth?: boolean;
   signal?: AbortSignal;
 }
 
@@ -110,6 +135,7 @@ export class RegistryMode {
   #placement: RegistryPlacement | undefined;
   #metadata: BundleMetadata | undefined;
   #registryNode: NodeFacts | undefined;
+  #credentials: RegistryCredentials | undefined;
   report: RegistryReport | undefined;
 
   constructor(options: RegistryModeOptions) {
@@ -136,7 +162,8 @@ export class RegistryMode {
     const fits = (facts: NodeFacts) => image.platforms.some((p) => p.platform === facts.platform);
     const wanted = this.#options.node;
     // A registry that runs already stays where its data is, selected or not (a late node's install selects only that node).
-    const running = await registryNodeHostname(conn, namespace);
+    const current = await runningRegistry(conn, namespace);
+    const running = current?.hostname;
     if (mustRun && !running) {
       throw new AbortError(`no lading registry runs in namespace ${namespace}`, {
         exitCode: ExitCode.node,
@@ -185,9 +212,55 @@ export class RegistryMode {
     }
     this.#metadata = metadata;
     this.#registryNode = chosen.facts;
-    this.#placement = { namespace, node: chosen.facts.name, hostnameLabel: chosen.facts.node.metadata?.labels?.['kubernetes.io/hostname'] ?? chosen.facts.name, nodeAddress: address, image: image.name, port: metadata.registry.port };
-    this.report = { node: chosen.facts.name, endpoint: registryEndpoint(this.#placement), image: image.name };
+    const storage = registryStorage(await defaultStorageClass(conn));
+    const auth = await this.#authPlacement(metadata.registry.port, chosen.facts, current?.pushPort, mustRun);
+    this.#placement = { namespace, node: chosen.facts.name, hostnameLabel: chosen.facts.node.metadata?.labels?.['kubernetes.io/hostname'] ?? chosen.facts.name, nodeAddress: address, image: image.name, port: metadata.registry.port, storage, ...(auth ? { auth } : {}) };
+    this.report = { node: chosen.facts.name, endpoint: registryEndpoint(this.#placement), image: image.name, storage, auth: auth ? 'htpasswd' : 'none' };
     return this.#placement;
+  }
+
+  /**
+   * Credentials: asked for, or kept because the running registry has them (a later run without the flag
+   * must not strip them). Install carries the push gate's program; check only needs the port and the
+   * credentials, which must exist then.
+   */
+  async #authPlacement(port: number, node: NodeFacts, runningPushPort: number | undefined, checkOnly: boolean): Promise<RegistryPlacement['auth']> {
+    const { conn, namespace } = this.#options;
+    if (!this.#options.auth && runningPushPort === undefined) return undefined;
+    const pushPort = runningPushPort ?? port + 1;
+    if (pushPort > 65535) {
+      throw new AbortError(`the registry's push gate listens on the port after the registry's (${port}), and there is none`, { exitCode: ExitCode.usage, hint: 'Give spec.registry.port a lower number and create the bundle again.' });
+    }
+    await checkPermissions(conn, registryAuthPermissions(namespace));
+    this.#credentials = await readCredentials(conn, namespace);
+    if (checkOnly) {
+      if (!this.#credentials) {
+        throw new AbortError(`the registry has a push gate, but Secret ${namespace}/${AUTH_SECRET} with its credentials is gone`, {
+          exitCode: ExitCode.node,
+          hint: `Run lading install BUNDLE --registry --registry-auth: it makes new credentials and gives them to the registry and every node.`,
+        });
+      }
+      return { pushPort };
+    }
+    const gate = await carryProgram(await locateInjector(node.platform), PUSH_GATE_ROLE, PUSH_GATE_MOUNT);
+    return { pushPort, gate };
+  }
+
+  /** The credentials nodes pull with, per registry endpoint (empty without credentials). */
+  mirrorAuth(): MirrorAuth {
+    return this.#credentials ? new Map([[registryEndpoint(this.placement), basicAuth(this.#credentials)]]) : new Map();
+  }
+
+  #transport(): ApiProxyTransport {
+    const { conn, namespace } = this.#options;
+    const auth = this.placement.auth;
+    if (auth && !this.#credentials) throw new Error('RegistryMode: credentials before start');
+    return new ApiProxyTransport(conn.kc, conn.server, {
+      namespace,
+      service: REGISTRY_NAME,
+      port: auth ? PUSH_PORT_NAME : this.placement.port,
+      ...(auth ? { headers: { [PUSH_TOKEN_HEADER]: this.#credentials!.pushToken } } : {}),
+    });
   }
 
   get placement(): RegistryPlacement {
@@ -228,20 +301,28 @@ export class RegistryMode {
   /** Deployment and Service, then the pod Ready; what this run created is removed again if it never is. */
   async start(): Promise<void> {
     const { conn, namespace, signal } = this.#options;
+    const gate = this.placement.auth?.gate;
+    if (gate) {
+      this.#credentials = (await ensureCredentials(conn, namespace)).credentials;
+      await ensureProgram(conn, namespace, gate);
+    }
     const outcome = await applyRegistry(conn, this.placement);
     try {
       await waitForRegistry(conn, namespace, signal ? { signal } : {});
     } catch (error) {
       await removeRegistry(conn, namespace, outcome.created).catch(() => undefined);
+      if (gate && outcome.created.includes('deployment')) await removePrograms(conn, namespace, PUSH_GATE_ROLE).catch(() => undefined);
       throw error;
     }
+    // The gate's program of an earlier lading, now that the pod runs this one.
+    if (gate) await removePrograms(conn, namespace, PUSH_GATE_ROLE, gate.id);
   }
 
   /** Every image, all its platforms, through the API server; what the registry holds is skipped. */
   async push(): Promise<NonNullable<RegistryReport['push']>> {
-    const { conn, namespace, bundle, progress, signal } = this.#options;
+    const { bundle, progress, signal } = this.#options;
     const metadata = this.#requireMetadata();
-    const transport = new ApiProxyTransport(conn.kc, conn.server, { namespace, service: REGISTRY_NAME, port: this.placement.port });
+    const transport = this.#transport();
     const pusher = new RegistryPusher(transport, signal ? { signal } : {});
     const reader = await BundleReader.open(bundle);
     const started = performance.now();
@@ -274,8 +355,7 @@ export class RegistryMode {
 
   /** The registry's own answer: every image's root manifest by digest, and under its tag. */
   async verifyHeld(): Promise<NonNullable<RegistryReport['held']>> {
-    const { conn, namespace } = this.#options;
-    const transport = new ApiProxyTransport(conn.kc, conn.server, { namespace, service: REGISTRY_NAME, port: this.placement.port });
+    const transport = this.#transport();
     const pusher = new RegistryPusher(transport);
     const missing: string[] = [];
     try {

@@ -79,8 +79,10 @@ export interface CrioSettings {
   root?: string;
   /** storage_option in crio.conf replaces storage.conf's options, additional image stores included. */
   storageOptions?: string[];
+  /** [crio.image] global_auth_file: the credentials CRI-O pulls with. */
+  globalAuthFile?: string;
   /** The file each setting came from. */
-  sources: Partial<Record<'internalRepair' | 'pauseImage' | 'storageOptions', string>>;
+  sources: Partial<Record<'internalRepair' | 'pauseImage' | 'storageOptions' | 'globalAuthFile', string>>;
 }
 
 /** crio.conf and its drop-ins, in the order CRI-O reads them (later files override earlier ones). */
@@ -101,6 +103,11 @@ export function crioSettings(files: ReadonlyArray<{ path: string; text: string }
     if (pause) {
       settings.pauseImage = pause;
       settings.sources.pauseImage = path;
+    }
+    const authFile = str(table(crio['image'])?.['global_auth_file']);
+    if (authFile !== undefined) {
+      settings.globalAuthFile = authFile;
+      settings.sources.globalAuthFile = path;
     }
     const driver = str(crio['storage_driver']);
     if (driver) settings.storageDriver = driver;

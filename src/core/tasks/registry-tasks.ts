@@ -54,7 +54,7 @@ export function buildRegistryTasks<R extends ListrRendererValue>(job: InstallJob
               title: `${plan.facts.name}  ${plan.facts.platform}`,
               task: async (ctx: InstallContext, task) => {
                 try {
-                  const report = await job.mirrorNode(plan, registry.mirrors(job.mirrors), images, (stage) => (task.output = stage));
+                  const report = await job.mirrorNode(plan, registry.mirrors(job.mirrors), images, (stage) => (task.output = stage), registry.mirrorAuth());
                   const pulled = report.images.filter((i) => i.proof?.byPull).length;
                   task.title = `${plan.facts.name}  ${pulled} of ${images.length} pulled by original name from the registry${report.changedFiles.length ? `; wrote ${report.changedFiles.length} file${report.changedFiles.length === 1 ? '' : 's'}` : ''}`;
                   if (!report.smoke?.ok) throw new Error(`${plan.facts.name}: ${report.smoke?.detail ?? 'pulls failed'}`);

@@ -117,14 +117,17 @@ async function connectOnce(): Promise<TestCluster> {
   }
   const env = readEnvFile(join(dirname(kubeconfigPath), 'cluster.env'));
   const nodeName = env['LADING_NODE_NAME'] ?? '127.0.0.1';
-  const nodes = (env['LADING_CLUSTER_NODES'] ?? '')
+  return { kc, kubeconfigPath, env, core, apps, nodeName, nodes: nodesOf(env) };
+}
+
+function nodesOf(env: Record<string, string>): ClusterNode[] {
+  return (env['LADING_CLUSTER_NODES'] ?? '')
     .split(',')
     .filter(Boolean)
     .map((key): ClusterNode => {
       const v = (what: string): string => env[`LADING_NODE_${key.toUpperCase()}_${what}`] ?? '';
       return { key, name: v('NAME'), hostname: v('HOSTNAME'), ip: v('IP'), runtime: v('RUNTIME') as ClusterNode['runtime'] };
     });
-  return { kc, kubeconfigPath, env, core, apps, nodeName, nodes };
 }
 
 /**
@@ -157,6 +160,21 @@ export async function resetNode(c: TestCluster, node: string, opts: { clean?: bo
   const r = await harness(c, 'reset', [node, ...(opts.clean ? ['--clean'] : [])], { timeoutMs: 300_000 });
   if (r.code !== 0) throw new Error(`test/cluster/reset ${node} failed (exit ${r.code}): ${r.stderr}`);
   return r;
+}
+
+/**
+ * Boots node KEY into the running cluster as a machine that joins later (test/cluster/up --join: nothing on
+ * it but its sandbox image), waits until it is Ready, and adds it to `c.nodes` and `c.env`.
+ */
+export async function joinNode(c: TestCluster, key: 'containerd' | 'crio'): Promise<ClusterNode> {
+  const r = await harness(c, 'up', ['--join', key], { timeoutMs: 300_000 });
+  if (r.code !== 0) throw new Error(`test/cluster/up --join ${key} failed (exit ${r.code}): ${r.stderr}`);
+  const env = readEnvFile(join(dirname(c.kubeconfigPath), 'cluster.env'));
+  Object.assign(c.env, env);
+  c.nodes.splice(0, c.nodes.length, ...nodesOf(env));
+  const node = c.nodes.find((n) => n.key === key);
+  if (!node) throw new Error(`test/cluster/up --join ${key} succeeded but cluster.env does not list the node: ${env['LADING_CLUSTER_NODES']}`);
+  return node;
 }
 
 function harness(c: TestCluster, script: string, args: string[], opts: { input?: string | Buffer; timeoutMs?: number }): Promise<NodeRun> {
