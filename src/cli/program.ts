@@ -149,6 +149,7 @@ Examples:
     .option('--restore', 'put back every runtime file lading changed on the nodes (from its backups), then restart the runtime')
     .option('--registry', 'registry mode: run the bundle\'s registry image (spec.registry) in the cluster, push every image to it through the API server, and point every node at it')
     .addOption(new Option('--registry-node <name>', 'registry mode: the node the registry runs on (default: the first selected node its image fits)').env('LADING_REGISTRY_NODE'))
+    .addOption(new Option('--bootstrap <way>', 'registry mode: how the registry image reaches its node: exec (node injection through privileged agents) or configmap (the ConfigMap injector: no exec, no privileged pod, no node configuration); default: exec where allowed').choices(['exec', 'configmap']))
     .option('--registry-auth', 'registry mode: the registry demands htpasswd credentials that lading generates (Secret lading-registry-auth, never printed); nodes get them mode 600; once on, later runs keep them')
     .addHelpText(
       'after',
@@ -180,6 +181,15 @@ What it does:
   (containerd hosts.toml, CRI-O registries.conf.d) to http://NODE_IP:PORT, which needs no kube-proxy;
   then on each node a pod per image by its original name with imagePullPolicy Always must pull.
   A node added later: lading install BUNDLE --registry --nodes SELECTOR (nothing is pushed again).
+  --bootstrap configmap (chosen by itself where pods/exec is refused or the namespace enforces a
+  PodSecurity level below privileged): no agent, no exec, no privileged pod. The registry image's blobs
+  for its node's platform and lading's injector (a static program that serves them as a read-only
+  registry, every chunk checked against its sha256) travel in ConfigMaps; a restricted pod on the node's
+  sandbox image runs the injector (a 493-byte loader joins its chunks), the node's runtime pulls the
+  registry through a NodePort as 127.0.0.1:PORT (kube-proxy in iptables mode), the registry runs as a
+  restricted pod behind a NodePort of its own, and the injector and its ConfigMaps are removed. Nodes get
+  no configuration: the report lists, per image, the 127.0.0.1:PORT/... reference that pulls it on any
+  node, and a pod per image and node proves it.
   --registry-auth: the registry runs with htpasswd; lading makes the credentials once (Secret
   lading-registry-auth in --namespace) and writes them, mode 600, into each node's hosts.toml
   (containerd) or the auth file CRI-O's global_auth_file names (else /etc/crio/lading-auth.json and a

@@ -140,6 +140,12 @@ export function registryLines(registry: RegistryReport): string[] {
     `  its image on the node: ${registry.bootstrap ? `${registry.bootstrap.outcome}${registry.bootstrap.pinnedBy ? `, pinned (${registry.bootstrap.pinnedBy})` : ', NOT pinned'}` : 'not checked'}`,
     ...(push ? [`  pushed through the API server: ${push.images} images, ${push.blobsUploaded} blobs sent (${push.bytesSent} bytes), ${push.blobsPresent} already there, ${push.manifestsPut} manifests, in ${(push.ms / 1000).toFixed(1)} s${push.resumed || push.restarted ? `; ${push.resumed} uploads resumed, ${push.restarted} restarted` : ''}`] : []),
     `  holds every image by digest and tag: ${registry.held ? (registry.held.ok ? 'yes' : `NO, missing ${registry.held.missing.join(', ')}`) : 'not checked'}`,
+    ...(registry.injector
+      ? [
+          `  bootstrap: ConfigMap injector, ${registry.injector.configMaps} ConfigMaps (${formatBytes(registry.injector.bytes)}; injector ${formatBytes(registry.injector.injectorBytes)}, loader ${registry.injector.loaderBytes} B), serving after ${(registry.injector.injectorReadyMs / 1000).toFixed(1)} s, registry ready after ${(registry.injector.registryReadyMs / 1000).toFixed(1)} s`,
+        ]
+      : []),
+    ...(registry.references?.length ? ['  pull by these references on every node (no node configuration):', ...registry.references.map((r) => `    ${r.reference}    (${r.image})`)] : []),
   ].map(printableLines);
 }
 

@@ -33,8 +33,10 @@ STATE=$(realpath -m "${LADING_CLUSTER_STATE:-/tmp/lading-cluster}")
 #   10.211.0.0/24  node network: bridge lading0 on the machine (10.211.0.1), one veth per node (.2, .3, ...)
 #   10.212.N.0/24  pods of node N (N = 1, 2, ...): bridge cni0 inside that node; the machine routes the
 #                  range to the node's address (so the API server's pod proxy reaches pods)
-#   10.213.0.0/24  Services (ClusterIPs nothing routes: no kube-proxy)
-# Nothing else is routed: nodes have no default route and the machine does not forward.
+#   10.213.0.0/24  Services: kube-proxy (iptables mode) on every node makes ClusterIPs and NodePorts work
+#                  inside the nodes, 127.0.0.1:NODEPORT included (localhost NodePorts, as kubeadm's default)
+# Each node routes the other nodes' pod ranges to them (host-gw); nothing else is routed: nodes have no
+# default route and the machine does not forward.
 LOOPBACK=127.0.0.1
 NODE_NET_BRIDGE=lading0
 NODE_NET_PREFIX=10.211.0
@@ -389,6 +391,17 @@ node_boot() {
   nsenter --target "$init" --net ip addr add "$N_IP/${NODE_NET_CIDR#*/}" dev eth0
   nsenter --target "$init" --net ip link set eth0 up
   ip route replace "$N_POD_CIDR" via "$N_IP" dev "$NODE_NET_BRIDGE"
+  # every other node's pods through that node (host-gw, as flannel's or Calico's routes on a flat
+  # network), and forwarding on, so pods and NodePorts reach pods on other nodes
+  local other
+  for other in "${ALL_NODE_KEYS[@]}"; do
+    [[ $other == "$key" ]] && continue
+    (node_vars "$other" && nsenter --target "$init" --net ip route replace "$N_POD_CIDR" via "$N_IP" dev eth0)
+  done
+  node_vars "$key"
+  # ClusterIPs: kube-proxy rewrites them in OUTPUT, after the route lookup, which a node without a default route needs
+  nsenter --target "$init" --net ip route replace "$SERVICE_CIDR" dev eth0
+  nsenter --target "$init" --net sysctl -qw net.ipv4.ip_forward=1
   # the machine's loopback registries (the specs' test/support/registry.ts) at the same address inside
   local range
   range=$(tr -s '[:space:]' ':' </proc/sys/net/ipv4/ip_local_port_range)
@@ -448,7 +461,7 @@ node_install_files() {
   node_vars "$1"
   local u=$N_DIR/upper b
   mkdir -p "$u/usr/local/bin" "$u/usr/local/lib/lading" "$u/usr/local/sbin"
-  for b in kubelet crictl; do ln -sfn "$LADING_BIN/$b" "$u/usr/local/bin/$b"; done
+  for b in kubelet kube-proxy crictl; do ln -sfn "$LADING_BIN/$b" "$u/usr/local/bin/$b"; done
   if [[ $N_RUNTIME == containerd ]]; then
     for b in containerd ctr containerd-shim-runc-v2; do ln -sfn "$LADING_BIN/$b" "$u/usr/local/bin/$b"; done
   else

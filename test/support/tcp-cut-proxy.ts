@@ -2,6 +2,8 @@
  * A TCP proxy on 127.0.0.1 that cuts the first connection whose client has
  * sent more than `cutAfterBytes`: what a dropped API server connection looks
  * like to lading in the middle of a streamed exec. TLS passes through untouched.
+ * `stall` instead: the connection stays open and nothing moves any more either
+ * way (a peer or a NAT that vanished without a word).
  */
 import { connect, createServer, type Server, type Socket } from 'node:net';
 import type { AddressInfo } from 'node:net';
@@ -14,7 +16,7 @@ export interface TcpCutProxy {
   stop(): Promise<void>;
 }
 
-export async function startTcpCutProxy(target: { host: string; port: number }, cutAfterBytes: number, maxCuts = 1): Promise<TcpCutProxy> {
+export async function startTcpCutProxy(target: { host: string; port: number }, cutAfterBytes: number, maxCuts = 1, mode: 'cut' | 'stall' = 'cut'): Promise<TcpCutProxy> {
   let cuts = 0;
   const sockets = new Set<Socket>();
   const server: Server = createServer((client) => {
@@ -22,10 +24,17 @@ export async function startTcpCutProxy(target: { host: string; port: number }, c
     sockets.add(client);
     sockets.add(upstream);
     let sent = 0;
+    let stalled = false;
     client.on('data', (chunk: Buffer) => {
       sent += chunk.length;
+      if (stalled) return;
       if (cuts < maxCuts && sent > cutAfterBytes) {
         cuts++;
+        if (mode === 'stall') {
+          stalled = true;
+          upstream.unpipe(client);
+          return;
+        }
         client.destroy();
         upstream.destroy();
         return;

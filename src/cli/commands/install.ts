@@ -13,7 +13,9 @@ import { buildInstallTasks, buildPreflightTasks, buildRestorePreflightTasks, bui
 import { onInterrupt, type Interrupt } from '../interrupt.js';
 import { RegistryMode } from '../../core/registry/registry-mode.js';
 import { AUTH_SECRET } from '../../core/registry/auth.js';
-import { buildRegistryTasks } from '../../core/tasks/registry-tasks.js';
+import { buildConfigMapRegistryTasks, buildRegistryTasks } from '../../core/tasks/registry-tasks.js';
+import { chooseBootstrap, type Bootstrap } from '../../core/registry/bootstrap-choice.js';
+import { formatBytes } from '../../core/progress.js';
 import { pickOutputMode, writeJson, type OutputMode, type Streams } from '../output.js';
 import { confirmInView, runTasksView } from '../views.js';
 
@@ -38,6 +40,7 @@ export interface InstallFlags {
   registry?: boolean;
   registryNode?: string;
   registryAuth?: boolean;
+  bootstrap?: string;
   concurrency: string;
   keepFree: string;
 }
@@ -119,16 +122,40 @@ export async function confirmAndInstall(run: ClusterRun, flags: InstallFlags, st
 }
 
 /** Registry mode, after preflight: the registry's own checks, the plan, the question, then its tasks. */
-async function installRegistry(run: ClusterRun, flags: InstallFlags, streams: Streams, onConfirmed: () => void): Promise<InstallReport | undefined> {
+async function installRegistry(run: ClusterRun, flags: InstallFlags, streams: Streams, bootstrap: { bootstrap: Bootstrap; reason: string }, onConfirmed: () => void): Promise<InstallReport | undefined> {
   const { job, mode, concurrency, progress, interrupt } = run;
-  const registry = new RegistryMode({ conn: job.connection, namespace: flags.namespace, bundle: job.bundle, progress, signal: interrupt.signal, keepFreePercent: Number(flags.keepFree), auth: flags.registryAuth === true, ...(flags.registryNode ? { node: flags.registryNode } : {}) });
+  const registry = new RegistryMode({
+    conn: job.connection,
+    namespace: flags.namespace,
+    bundle: job.bundle,
+    progress,
+    signal: interrupt.signal,
+    keepFreePercent: Number(flags.keepFree),
+    auth: flags.registryAuth === true,
+    bootstrap: bootstrap.bootstrap,
+    ...(flags.registryNode ? { node: flags.registryNode } : {}),
+  });
   const placement = await registry.preflight(job.metadata, job.nodes);
-  const plan = [
-    ...planLines(job.nodes, registry.mirrors(job.mirrors)),
-    `Registry: ${placement.image} on node ${placement.node} (node injection, pinned);`,
-    `  data in hostPath ${placement.storage.path} on that node: ${placement.storage.reason};`,
-    `  every image pushed through the API server; every node pulls from ${registry.report!.endpoint} by the images' original names${placement.auth ? ` with htpasswd credentials (Secret ${flags.namespace}/${AUTH_SECRET}; pushes through its gate on port ${placement.auth.pushPort})` : ''}.`,
-  ];
+  const injector = registry.injectorPlan;
+  const plan = injector
+    ? [
+        `Registry: ${placement.image} on node ${placement.node}, bootstrapped by the ConfigMap injector (${bootstrap.reason}):`,
+        `  ${injector.summary.configMaps} ConfigMaps (${formatBytes(injector.summary.bytes)}: the injector, ${formatBytes(injector.injector.size)}, its loader, and the registry image's blobs for ${injector.node.platform}),`,
+        `  the injector run as a restricted pod on ${injector.image} on that node, reached by its runtime as 127.0.0.1:NODEPORT (${injector.proxy}); all removed once the registry runs;`,
+        `  data in an emptyDir: ${placement.storage.reason};`,
+        `  every image pushed through the API server; no node is configured: on every node pods pull by in-cluster references (127.0.0.1:NODEPORT/..., listed at the end).`,
+      ]
+    : placement.bootstrap === 'configmap'
+      ? [
+          `Registry: ${placement.image} runs already on node ${placement.node} (ConfigMap bootstrap; ${bootstrap.reason}): kept, with what it holds;`,
+          `  what it lacks is pushed through the API server; on every node pods pull by in-cluster references (listed at the end).`,
+        ]
+      : [
+        ...planLines(job.nodes, registry.mirrors(job.mirrors)),
+        `Registry: ${placement.image} on node ${placement.node} (node injection, pinned; ${bootstrap.reason});`,
+        `  data in hostPath ${placement.storage.path} on that node: ${placement.storage.reason};`,
+        `  every image pushed through the API server; every node pulls from ${registry.report!.endpoint} by the images' original names${placement.auth ? ` with htpasswd credentials (Secret ${flags.namespace}/${AUTH_SECRET}; pushes through its gate on port ${placement.auth.pushPort})` : ''}.`,
+      ];
   if (flags.yes && mode !== 'json') streams.stdout.write(plan.join('\n') + '\n');
   if (!flags.yes && !(await confirmInView(mode, streams, plan, `Run the registry and point ${job.nodes.length} node(s) at it?`))) {
     streams.stderr.write('Nothing was changed.\n');
@@ -136,7 +163,7 @@ async function installRegistry(run: ClusterRun, flags: InstallFlags, streams: St
   }
   onConfirmed();
   await runTasksView(mode, streams, progress, (renderer, rendererOptions, outputIntervalMs) =>
-    buildRegistryTasks(job, registry, { renderer, rendererOptions, concurrency, progress, outputIntervalMs }),
+    (placement.bootstrap === 'configmap' ? buildConfigMapRegistryTasks : buildRegistryTasks)(job, registry, { renderer, rendererOptions, concurrency, progress, outputIntervalMs }),
   );
   if (interrupt.signal.aborted) throw interrupt.signal.reason;
   const report = job.report();
@@ -147,7 +174,10 @@ export async function runInstall(bundle: string | undefined, flags: InstallFlags
   if (!bundle && !flags.restore) {
     throw new AbortError('install needs a bundle file (or --restore)', { exitCode: ExitCode.usage, hint: 'lading install BUNDLE, or lading install --restore.' });
   }
-  for (const [set, flag] of [[flags.registryAuth, '--registry-auth'], [flags.registryNode, '--registry-node']] as const) {
+  if (flags.bootstrap !== undefined && flags.bootstrap !== 'exec' && flags.bootstrap !== 'configmap') {
+    throw new AbortError(`--bootstrap must be exec or configmap, got "${flags.bootstrap}"`, { exitCode: ExitCode.usage });
+  }
+  for (const [set, flag] of [[flags.registryAuth, '--registry-auth'], [flags.registryNode, '--registry-node'], [flags.bootstrap, '--bootstrap']] as const) {
     if (set && !flags.registry) throw new AbortError(`${flag} belongs to registry mode`, { exitCode: ExitCode.usage, hint: `lading install BUNDLE --registry ${flag}${flag === '--registry-node' ? ' NAME' : ''}.` });
   }
   const run = startClusterRun(bundle ?? '', flags, streams, env, 'install');
@@ -172,11 +202,16 @@ export async function runInstall(bundle: string | undefined, flags: InstallFlags
       else streams.stdout.write(restoreLines(report.nodes).join('\n') + '\n');
       return ctx.nodesFailed ? ExitCode.node : ExitCode.ok;
     }
+    let bootstrap: { bootstrap: Bootstrap; reason: string } | undefined;
+    if (flags.registry) {
+      bootstrap = flags.bootstrap ? { bootstrap: flags.bootstrap as Bootstrap, reason: `--bootstrap ${flags.bootstrap}` } : await chooseBootstrap(job.connection, flags.namespace);
+      job.useBootstrap(bootstrap.bootstrap);
+    }
     await runTasksView(mode, streams, progress, (renderer, rendererOptions, outputIntervalMs) =>
       buildPreflightTasks(job, { renderer, rendererOptions, concurrency, progress, outputIntervalMs }),
     );
     if (flags.registry) {
-      const report = await installRegistry(run, flags, streams, () => (touched = true));
+      const report = await installRegistry(run, flags, streams, bootstrap!, () => (touched = true));
       if (!report) return ExitCode.ok;
       if (mode === 'json') writeJson(streams.stdout, report);
       else streams.stdout.write(reportLines(report).join('\n') + '\n');

@@ -89,16 +89,7 @@ export async function checkPermissions(conn: ClusterConnection, permissions: Per
   const refused: string[] = [];
   await Promise.all(
     permissions.map(async (p) => {
-      const review = await api('check permissions (SelfSubjectAccessReview)', () =>
-        conn.authz.createSelfSubjectAccessReview({
-          body: {
-            apiVersion: 'authorization.k8s.io/v1',
-            kind: 'SelfSubjectAccessReview',
-            spec: { resourceAttributes: { verb: p.verb, resource: p.resource, subresource: p.subresource, namespace: p.namespace, group: p.group ?? '' } },
-          },
-        }),
-      );
-      if (!review.status?.allowed) {
+      if (!(await isAllowed(conn, p))) {
         refused.push(`${p.verb} ${p.resource}${p.subresource ? `/${p.subresource}` : ''}${p.namespace ? ` in namespace ${p.namespace}` : ''}`);
       }
     }),
@@ -155,6 +146,27 @@ export async function ensureNamespace(conn: ClusterConnection, namespace: string
       await api(`create namespace ${namespace}`, () => Promise.reject(error));
     }
   }
+}
+
+/**
+ * The ConfigMap bootstrap's namespace: used as it is (a restricted one is fine, and it is never relabelled);
+ * made, unlabelled, when missing. An identity that may not read namespaces is trusted to name one that exists.
+ */
+export async function ensurePlainNamespace(conn: ClusterConnection, namespace: string): Promise<void> {
+  try {
+    await conn.core.readNamespace({ name: namespace });
+    return;
+  } catch (error) {
+    const status = apiStatus(error);
+    if (status === 403) return;
+    if (status !== 404) return api(`read namespace ${namespace}`, () => Promise.reject(error));
+  }
+  await api(`create namespace ${namespace}`, () =>
+    conn.core.createNamespace({ body: { metadata: { name: namespace, labels: { 'app.kubernetes.io/managed-by': 'lading' } } } }).then(
+      () => undefined,
+      (error: unknown) => (apiStatus(error) === 409 ? undefined : Promise.reject(error)),
+    ),
+  );
 }
 
 async function readNamespace(conn: ClusterConnection, namespace: string): Promise<k8s.V1Namespace | undefined> {
@@ -243,4 +255,18 @@ export async function nodeFsSpace(conn: ClusterConnection, node: string): Promis
 /** The image filesystem's space (see nodeFsSpace). */
 export async function imageFsSpace(conn: ClusterConnection, node: string): Promise<FsSpace | undefined> {
   return (await nodeFsSpace(conn, node)).imageFs;
+}
+
+/** One SelfSubjectAccessReview: may this identity do it? */
+export async function isAllowed(conn: ClusterConnection, p: Permission): Promise<boolean> {
+  const review = await api('check permissions (SelfSubjectAccessReview)', () =>
+    conn.authz.createSelfSubjectAccessReview({
+      body: {
+        apiVersion: 'authorization.k8s.io/v1',
+        kind: 'SelfSubjectAccessReview',
+        spec: { resourceAttributes: { verb: p.verb, resource: p.resource, subresource: p.subresource, namespace: p.namespace, group: p.group ?? '' } },
+      },
+    }),
+  );
+  return review.status?.allowed === true;
 }

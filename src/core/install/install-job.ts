@@ -14,7 +14,9 @@ import { DESCRIPTION_LIMITS, readDescription } from '../bundle/documents.js';
 import { OCI_INDEX_FILE, type BundleImage, type BundleMetadata } from '../bundle/layout.js';
 import { sha256Digest } from '../oci/digest.js';
 import { removeAgents } from '../cluster/agent.js';
-import { checkPermissionList, checkPermissions, clusterVersion, ensureNamespace, imageFsSpace, installPermissions, listNodes } from '../cluster/preflight.js';
+import { checkPermissionList, checkPermissions, clusterVersion, ensureNamespace, ensurePlainNamespace, imageFsSpace, installPermissions, listNodes } from '../cluster/preflight.js';
+import { RESTRICTED_CONTAINER, RESTRICTED_POD } from '../configmap/bootstrap.js';
+import { pulledImageReports, runPullPods } from './smoke.js';
 import { DEFAULT_KEEP_FREE_PERCENT } from './disk-space.js';
 import { loadMirrorAuth } from './mirror-auth.js';
 import { emptyPlan, notReady, planNode, plannedImages, shortOfSpace, unfitNodes, type NodePlan } from './plan.js';
@@ -120,14 +122,17 @@ export class InstallJob {
     const { conn, namespace, nodeSelector } = this.#options;
     const metadata = this.#requireMetadata();
     this.#version = await clusterVersion(conn);
-    await checkPermissions(conn, forCheck ? checkPermissionList(namespace) : installPermissions(namespace));
+    // The ConfigMap bootstrap runs no agent: registry mode checks what it needs itself.
+    const noAgents = this.#options.bootstrap === 'configmap';
+    await checkPermissions(conn, noAgents ? [{ verb: 'list', resource: 'nodes' }] : forCheck ? checkPermissionList(namespace) : installPermissions(namespace));
     this.nodes = (await listNodes(conn, nodeSelector)).map((facts) => planNode(facts, metadata.images));
     const unfit = unfitNodes(this.nodes, metadata.platforms);
     if (unfit) throw unfit;
     if (!forCheck) {
       await Promise.all(
         this.nodes.map(async (plan) => {
-          const space = await imageFsSpace(conn, plan.facts.name);
+          // Without agents lading may lack nodes/proxy too: then the node does not say.
+          const space = await imageFsSpace(conn, plan.facts.name).catch((error: unknown) => (noAgents ? undefined : Promise.reject(error)));
           if (space) plan.imageFs = space;
         }),
       );
@@ -139,7 +144,13 @@ export class InstallJob {
 
   /** The one change before agents start: lading's namespace, labelled for privileged agents. */
   async prepareNamespace(): Promise<void> {
-    await ensureNamespace(this.#options.conn, this.#options.namespace);
+    if (this.#options.bootstrap === 'configmap') await ensurePlainNamespace(this.#options.conn, this.#options.namespace);
+    else await ensureNamespace(this.#options.conn, this.#options.namespace);
+  }
+
+  /** How registry mode gets its image onto a node; set before preflight. */
+  useBootstrap(bootstrap: 'exec' | 'configmap'): void {
+    this.#options.bootstrap = bootstrap;
   }
 
   /** Step 3 for one node: agent, runtime, what it lacks, space, the import, configuration, pins, proof and record. */
@@ -152,6 +163,19 @@ export class InstallJob {
     const work = this.#work();
     const mirrorAuth = extraAuth?.size ? new Map([...(work.options.mirrorAuth ?? []), ...extraAuth]) : work.options.mirrorAuth;
     return mirrorOnNode({ ...work, mirrors, options: { ...work.options, ...(mirrorAuth ? { mirrorAuth } : {}) } }, plan, images, onStage);
+  }
+
+  /**
+   * The ConfigMap bootstrap's proof on one node (no agent, no node configuration): a restricted pod per
+   * image by its in-cluster reference with `Always`, which only the in-cluster registry can serve.
+   */
+  async pullByReference(plan: NodePlan, images: BundleImage[], references: string[]): Promise<NodeReport> {
+    const { conn, namespace, signal } = this.#options;
+    const report = plan.report;
+    const { smoke, pulls } = await runPullPods(conn, { namespace, node: plan.facts.name, images, references, restricted: { pod: RESTRICTED_POD, container: RESTRICTED_CONTAINER }, ...(signal ? { signal } : {}) });
+    report.smoke = smoke;
+    report.images = pulledImageReports(images, pulls);
+    return report;
   }
 
   /**

@@ -12,7 +12,7 @@ import { incompleteRestore } from '../config/host-restore.js';
 import type { Mirror } from '../config/mirrors.js';
 import { applyAfterRestore, driverFor, holds, namesToPin, pinnedBy, restoreRuntimeFiles, type Listing, type RuntimeDriver } from './drivers.js';
 import { spaceShortfall } from './disk-space.js';
-import { runPullPods, runSmokePods } from './smoke.js';
+import { pulledImageReports, runPullPods, runSmokePods } from './smoke.js';
 import { notEnoughSpace, plannedImages, type NodePlan } from './plan.js';
 import { warn, type NodeReport } from './report.js';
 import { imageOutcomes, isGood } from './outcome.js';
@@ -161,12 +161,7 @@ export async function mirrorOnNode(work: NodeWork, plan: NodePlan, images: Bundl
         await driver.pin(toPin);
       }
     }
-    report.images = images.map((image) => {
-      const verdict = pulls.get(image.name);
-      return verdict && 'proof' in verdict
-        ? { name: image.name, digest: image.root.digest, outcome: 'present' as const, proof: { byPull: verdict.proof } }
-        : { name: image.name, digest: image.root.digest, outcome: 'missing' as const, detail: verdict?.failure ?? 'not pulled' };
-    });
+    report.images = pulledImageReports(images, pulls);
     return report;
   });
 }

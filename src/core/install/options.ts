@@ -17,6 +17,8 @@ export interface InstallOptions extends DriverOptions {
   mirrorAuthSecret?: string;
   /** Share of each image filesystem that must stay free after injection (default: the kubelet's image GC margin). */
   keepFreePercent?: number;
+  /** Registry mode's way onto a node: node injection through agents (exec), or the ConfigMap injector (no agent at all). */
+  bootstrap?: 'exec' | 'configmap';
   progress: ProgressHub;
   signal?: AbortSignal;
 }

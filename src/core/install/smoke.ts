@@ -13,21 +13,29 @@ import { digestName } from '../bundle/node-archive.js';
 import type { ClusterConnection } from '../cluster/kube.js';
 import { pinnedPod } from '../cluster/pods.js';
 import { containerEvents, containerVerdict, pullVerdict, waitingFor, type Verdict } from './proof.js';
-import type { ImageProof, SmokeReport } from './report.js';
+import type { ImageProof, ImageReport, SmokeReport } from './report.js';
 
 /** Containers per pod: enough for most bundles in one pod, few enough to start at once on a small node. */
 const PER_POD = 16;
 
 type Policy = 'Never' | 'IfNotPresent' | 'Always';
 
-function smokePod(namespace: string, node: string, images: string[], policy: Policy): k8s.V1Pod {
-  return pinnedPod({
+/** PodSecurity `restricted`'s demands, for namespaces that enforce it (the ConfigMap bootstrap's). */
+export interface RestrictedContexts {
+  pod: k8s.V1PodSecurityContext;
+  container: k8s.V1SecurityContext;
+}
+
+function smokePod(namespace: string, node: string, images: string[], policy: Policy, restricted?: RestrictedContexts): k8s.V1Pod {
+  const pod = pinnedPod({
     namespace,
     node,
     generateName: 'lading-smoke-',
     labels: { 'app.kubernetes.io/name': 'lading-smoke' },
-    containers: images.map((image, i) => ({ name: `i${i}`, image, imagePullPolicy: policy })),
+    containers: images.map((image, i) => ({ name: `i${i}`, image, imagePullPolicy: policy, ...(restricted ? { securityContext: restricted.container } : {}) })),
   });
+  if (restricted) pod.spec!.securityContext = restricted.pod;
+  return pod;
 }
 
 /** Starts one pod and waits until the kubelet gave a verdict on each container (or the time is up); the pod is deleted after. */
@@ -59,10 +67,10 @@ async function verdicts(conn: ClusterConnection, pod: k8s.V1Pod, policy: Policy,
   }
 }
 
-async function prove(conn: ClusterConnection, namespace: string, node: string, names: string[], policy: Policy, timeoutMs: number, signal?: AbortSignal) {
+async function prove(conn: ClusterConnection, namespace: string, node: string, names: string[], policy: Policy, timeoutMs: number, signal?: AbortSignal, restricted?: RestrictedContexts) {
   const results: Array<{ proof: string } | { failure: string }> = [];
   for (let i = 0; i < names.length; i += PER_POD) {
-    results.push(...(await verdicts(conn, smokePod(namespace, node, names.slice(i, i + PER_POD), policy), policy, timeoutMs, signal)));
+    results.push(...(await verdicts(conn, smokePod(namespace, node, names.slice(i, i + PER_POD), policy, restricted), policy, timeoutMs, signal)));
   }
   return results;
 }
@@ -106,18 +114,40 @@ export async function runSmokePods(
  */
 export async function runPullPods(
   conn: ClusterConnection,
-  options: { namespace: string; node: string; images: BundleImage[]; timeoutMs?: number; signal?: AbortSignal },
+  options: {
+    namespace: string;
+    node: string;
+    images: BundleImage[];
+    /** Pull these references instead of the images' names (the in-cluster registry's, without node configuration). */
+    references?: string[];
+    restricted?: RestrictedContexts;
+    timeoutMs?: number;
+    signal?: AbortSignal;
+  },
 ): Promise<{ smoke: SmokeReport; pulls: Map<string, { proof: string } | { failure: string }> }> {
   const { namespace, node, images, signal } = options;
-  const results = await prove(conn, namespace, node, images.map((i) => i.name), 'Always', options.timeoutMs ?? 120_000, signal);
+  const refs = options.references ?? images.map((i) => i.name);
+  const results = await prove(conn, namespace, node, refs, 'Always', options.timeoutMs ?? 120_000, signal, options.restricted);
   const pulls = new Map(images.map((image, i) => [image.name, results[i]!]));
-  const failures = images.flatMap((image, i) => ('failure' in results[i]! ? [`${image.name}: ${results[i]!.failure}`] : []));
+  const failures = images.flatMap((image, i) => ('failure' in results[i]! ? [`${refs[i]}: ${results[i]!.failure}`] : []));
   return {
     pulls,
     smoke: {
       image: images.map((i) => i.name).join(', '),
       ok: failures.length === 0,
-      detail: failures.length ? failures.join('; ') : `pulled by original name (Always) from the in-cluster registry: ${images.length} image${images.length === 1 ? '' : 's'}`,
+      detail: failures.length
+        ? failures.join('; ')
+        : `pulled by ${options.references ? 'in-cluster reference' : 'original name'} (Always) from the in-cluster registry: ${images.length} image${images.length === 1 ? '' : 's'}`,
     },
   };
+}
+
+/** Registry mode's image rows from pull verdicts: present with the kubelet's pull as proof, or missing with why. */
+export function pulledImageReports(images: BundleImage[], pulls: Map<string, { proof: string } | { failure: string }>): ImageReport[] {
+  return images.map((image) => {
+    const verdict = pulls.get(image.name);
+    return verdict && 'proof' in verdict
+      ? { name: image.name, digest: image.root.digest, outcome: 'present' as const, proof: { byPull: verdict.proof } }
+      : { name: image.name, digest: image.root.digest, outcome: 'missing' as const, detail: verdict?.failure ?? 'not pulled' };
+  });
 }

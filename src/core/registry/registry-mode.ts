@@ -8,11 +8,9 @@
  */
 import { AbortError, ExitCode } from '../errors.js';
 import { ProgressMeter, type ProgressHub } from '../progress.js';
-import type { BundleImage, BundleMetadata } from '../bundle/layout.js';
+import type { BundleMetadata } from '../bundle/layout.js';
 import { BundleReader } from '../bundle/reader.js';
-import { parseReference } from '../oci/reference.js';
 import { checkPermissions, listNodes, nodeFsSpace, type FsSpace, type NodeFacts } from '../cluster/preflight.js';
-import { formatBytes } from '../progress.js';
 import type { ClusterConnection } from '../cluster/kube.js';
 import type { Mirror } from '../config/mirrors.js';
 import { planNode, type NodePlan } from '../install/plan.js';
@@ -20,7 +18,10 @@ import type { NodeReport } from '../install/report.js';
 import { ApiProxyTransport } from './api-proxy.js';
 import {
   applyRegistry,
+  configMapBootstrapPermissions,
+  waitForReadyPod,
   defaultStorageClass,
+  registryNodePort,
   registryAuthPermissions,
   registryStorage,
   runningRegistry,
@@ -37,12 +38,22 @@ import {
 } from './deploy.js';
 import { basicAuth, ensureCredentials, readCredentials, PUSH_TOKEN_HEADER, AUTH_SECRET, type RegistryCredentials } from './auth.js';
 import { carryProgram, ensureProgram, removePrograms } from '../configmap/program.js';
+import { injectorRefusals, planInjector, removeInjector, startInjector, writePayload, type InjectorPlan } from '../configmap/bootstrap.js';
+import { localhostNodePortsWork } from './kube-proxy.js';
 import { locateInjector } from '../configmap/injector-binary.js';
 import type { MirrorAuth } from '../config/mirrors.js';
-import { pushBundleImage, type PushTarget } from './push-image.js';
+import { pushBundleImage } from './push-image.js';
+import { pushTarget, registryBytes, registryMirrors, registrySpaceProblem, repositoryClashes } from './facts.js';
 import { RegistryPusher } from './push.js';
 
 export const REGISTRY_PUSH_PROGRESS_KEY = 'registry:push';
+
+/** The ConfigMap bootstrap's storage: PodSecurity restricted allows no hostPath. */
+const EMPTY_DIR_STORAGE: RegistryStorage = {
+  kind: 'emptyDir',
+  path: '/var/lib/registry (emptyDir)',
+  reason: 'PodSecurity restricted forbids a hostPath; the data lives as long as the pod, and install --registry pushes again after a new pod',
+};
 
 export interface RegistryReport {
   node: string;
@@ -58,63 +69,13 @@ export interface RegistryReport {
   bootstrap?: { outcome: string; pinnedBy?: string };
   /** Every image's root manifest in the registry by digest (and under its tag). */
   held?: { ok: boolean; missing: string[] };
+  /** The ConfigMap bootstrap: what it carried and how long until each part served. */
+  injector?: { configMaps: number; bytes: number; injectorBytes: number; loaderBytes: number; injectorReadyMs: number; registryReadyMs: number };
+  /** Without node configuration: per image, the reference that pulls it from the in-cluster registry on every node. */
+  references?: Array<{ image: string; reference: string }>;
 }
 
-/** Where an image lives in the in-cluster registry: its path without the registry host, so a mirror serves it under its original name. */
-export function pushTarget(image: BundleImage): PushTarget {
-  const ref = parseReference(image.name);
-  return { repository: ref.repository, tag: ref.tag };
-}
-
-/** The registry hosts the bundle's images come from (each gets a mirror on every node). */
-export function sourceRegistries(images: readonly BundleImage[]): string[] {
-  return [...new Set(images.map((i) => parseReference(i.name).registry))].sort();
-}
-
-/** Two images from different registries under one path would overwrite each other in the one registry. */
-export function repositoryClashes(images: readonly BundleImage[]): string[] {
-  const byRepository = new Map<string, Set<string>>();
-  for (const image of images) {
-    const ref = parseReference(image.name);
-    const hosts = byRepository.get(ref.repository) ?? new Set<string>();
-    hosts.add(ref.registry);
-    byRepository.set(ref.repository, hosts);
-  }
-  return [...byRepository].filter(([, hosts]) => hosts.size > 1).map(([repo, hosts]) => `${repo} (from ${[...hosts].sort().join(' and ')})`);
-}
-
-/** The bundle's mirrors with the in-cluster registry first for every registry the images come from. */
-export function registryMirrors(images: readonly BundleImage[], bundleMirrors: readonly Mirror[], endpoint: string): Mirror[] {
-  const byRegistry = new Map(bundleMirrors.map((m) => [m.registry, m]));
-  for (const registry of sourceRegistries(images)) {
-    const existing = byRegistry.get(registry);
-    byRegistry.set(registry, { registry, endpoints: [endpoint, ...(existing?.endpoints ?? []).filter((e) => e !== endpoint)], skipVerify: existing?.skipVerify ?? false });
-  }
-  return [...byRegistry.values()].sort((a, b) => a.registry.localeCompare(b.registry));
-}
-
-/** Every blob the registry would store, once. */
-export function registryBytes(images: readonly BundleImage[]): number {
-  const blobs = new Map<string, number>();
-  for (const image of images) {
-    blobs.set(image.root.digest, image.root.size);
-    for (const p of image.platforms) for (const b of [p.manifest, p.config, ...p.layers]) blobs.set(b.digest, b.size);
-  }
-  return [...blobs.values()].reduce((a, b) => a + b, 0);
-}
-
-/**
- * Whether the registry's data fits on its node's filesystem (the kubelet's
- * root filesystem, where the hostPath lives) with `keepFreePercent` left, so
- * the kubelet does not start evicting pods; undefined when it fits or the
- * node does not say.
- */
-export function registrySpaceProblem(bytes: number, space: FsSpace | undefined, keepFreePercent: number): string | undefined {
-  if (!space) return undefined;
-  const usable = space.available - (space.size * keepFreePercent) / 100;
-  if (bytes <= usable) return undefined;
-  return `the registry would store ${formatBytes(bytes)}, but its node's filesystem has ${formatBytes(space.available)} free of ${formatBytes(space.size)} and ${keepFreePercent} % of it must stay free`;
-}
+export { pushTarget, registryBytes, registryMirrors, registrySpaceProblem, repositoryClashes, sourceRegistries } from './facts.js';
 
 export interface RegistryModeOptions {
   conn: ClusterConnection;
@@ -127,6 +88,8 @@ export interface RegistryModeOptions {
   keepFreePercent?: number;
   /** Run it with htpasswd credentials (--registry-auth); a registry that has them keeps them anyway. */
   auth?: boolean;
+  /** How the registry's image reaches its node: node injection (exec) or the ConfigMap injector. */
+  bootstrap?: 'exec' | 'configmap';
   signal?: AbortSignal;
 }
 
@@ -136,6 +99,8 @@ export class RegistryMode {
   #metadata: BundleMetadata | undefined;
   #registryNode: NodeFacts | undefined;
   #credentials: RegistryCredentials | undefined;
+  #injector: InjectorPlan | undefined;
+  #nodePort: number | undefined;
   report: RegistryReport | undefined;
 
   constructor(options: RegistryModeOptions) {
@@ -202,8 +167,14 @@ export class RegistryMode {
     }
     const address = chosen.facts.node.status?.addresses?.find((a) => a.type === 'InternalIP')?.address;
     if (!address) throw new AbortError(`node ${chosen.facts.name} reports no InternalIP: the other nodes could not reach a registry on it`, { exitCode: ExitCode.node, hint: 'Pick another node with --registry-node NAME.' });
-    await checkPermissions(conn, registryPermissions(namespace));
-    const tooBig = registrySpaceProblem(registryBytes(metadata.images), (await nodeFsSpace(conn, chosen.facts.name)).nodeFs, this.#options.keepFreePercent ?? 15);
+    const configMap = this.#options.bootstrap === 'configmap';
+    await checkPermissions(conn, [...registryPermissions(namespace), ...(configMap ? configMapBootstrapPermissions(namespace) : [])]);
+    if (configMap && (this.#options.auth || current?.pushPort !== undefined)) {
+      throw new AbortError('--registry-auth with the ConfigMap bootstrap is not there yet', { exitCode: ExitCode.usage, hint: 'Leave out --registry-auth, or use --bootstrap exec.' });
+    }
+    // The kubelet's summary needs nodes/proxy, which a restricted identity may lack: then the node does not say.
+    const space: { nodeFs?: FsSpace } = await nodeFsSpace(conn, chosen.facts.name).catch((error: unknown) => (configMap ? {} : Promise.reject(error)));
+    const tooBig = registrySpaceProblem(registryBytes(metadata.images), space.nodeFs, this.#options.keepFreePercent ?? 15);
     if (tooBig) {
       throw new AbortError(`node ${chosen.facts.name}: ${tooBig}`, {
         exitCode: ExitCode.node,
@@ -212,9 +183,25 @@ export class RegistryMode {
     }
     this.#metadata = metadata;
     this.#registryNode = chosen.facts;
-    const storage = registryStorage(await defaultStorageClass(conn));
-    const auth = await this.#authPlacement(metadata.registry.port, chosen.facts, current?.pushPort, mustRun);
-    this.#placement = { namespace, node: chosen.facts.name, hostnameLabel: chosen.facts.node.metadata?.labels?.['kubernetes.io/hostname'] ?? chosen.facts.name, nodeAddress: address, image: image.name, port: metadata.registry.port, storage, ...(auth ? { auth } : {}) };
+    const storage = configMap ? EMPTY_DIR_STORAGE : registryStorage(await defaultStorageClass(conn));
+    const auth = configMap ? undefined : await this.#authPlacement(metadata.registry.port, chosen.facts, current?.pushPort, mustRun);
+    // A registry that runs (and is Ready) is kept: its emptyDir holds what was pushed, and its node has its image.
+    const alreadyReady = configMap && running !== undefined && (await waitForRegistry(conn, namespace, { timeoutMs: 5_000 }).then(() => true, () => false));
+    if (configMap && !mustRun && !alreadyReady) {
+      const proxy = await localhostNodePortsWork(conn, chosen.facts);
+      this.#injector = { ...(await planInjector(conn, namespace, image, chosen.facts)), proxy };
+    }
+    this.#placement = {
+      namespace,
+      node: chosen.facts.name,
+      hostnameLabel: chosen.facts.node.metadata?.labels?.['kubernetes.io/hostname'] ?? chosen.facts.name,
+      nodeAddress: address,
+      image: image.name,
+      port: metadata.registry.port,
+      storage,
+      bootstrap: configMap ? 'configmap' : 'exec',
+      ...(auth ? { auth } : {}),
+    };
     this.report = { node: chosen.facts.name, endpoint: registryEndpoint(this.#placement), image: image.name, storage, auth: auth ? 'htpasswd' : 'none' };
     return this.#placement;
   }
@@ -244,6 +231,88 @@ export class RegistryMode {
     }
     const gate = await carryProgram(await locateInjector(node.platform), PUSH_GATE_ROLE, PUSH_GATE_MOUNT);
     return { pushPort, gate };
+  }
+
+  /** The ConfigMap bootstrap's plan (what it writes), once preflight made it. */
+  get injectorPlan(): InjectorPlan | undefined {
+    return this.#injector;
+  }
+
+  /** Writes the injector's payload ConfigMaps (the registry image for its node's platform, and the injector). */
+  async carryInConfigMaps(onProgress: (done: number, total: number) => void): Promise<void> {
+    const { conn, namespace, bundle, signal } = this.#options;
+    const plan = this.#injector!;
+    const reader = await BundleReader.open(bundle);
+    try {
+      await writePayload(conn, namespace, plan, reader, { onConfigMap: (done) => onProgress(done, plan.summary.configMaps), ...(signal ? { signal } : {}) });
+    } catch (error) {
+      await removeInjector(conn, namespace).catch(() => undefined);
+      throw error;
+    } finally {
+      await reader.close();
+    }
+  }
+
+  /**
+   * The injector on the registry's node, the registry started from the reference the node resolves through
+   * it, then the injector and its ConfigMaps removed (whatever happened). Returns the injector's timings.
+   */
+  async startFromInjector(onStage: (stage: string) => void): Promise<{ injectorReadyMs: number; registryReadyMs: number }> {
+    const { conn, namespace, signal } = this.#options;
+    const plan = this.#injector!;
+    const started = performance.now();
+    try {
+      onStage(`starting the injector on ${plan.node.name} (on its ${plan.image})`);
+      const injectorPort = await startInjector(conn, namespace, plan, signal);
+      const injectorReadyMs = Math.round(performance.now() - started);
+      this.#placement = { ...this.placement, pullRef: plan.servedAs(injectorPort) };
+      onStage(`starting the registry from ${this.placement.pullRef}`);
+      const outcome = await applyRegistry(conn, this.placement);
+      try {
+        await waitForReadyPod(conn, namespace, `app.kubernetes.io/name=${REGISTRY_NAME}`, 'the registry pod', {
+          pullIsFatal: true,
+          ...(signal ? { signal } : {}),
+          hint: `Its node pulls it from the injector as ${this.placement.pullRef}, which takes kube-proxy in iptables mode with localhost NodePorts (${plan.proxy ?? 'not checked'}). Nothing was pushed; lading removed the injector, its ConfigMaps and what this run created.`,
+        });
+      } catch (error) {
+        await removeRegistry(conn, namespace, outcome.created).catch(() => undefined);
+        const refused = signal?.aborted ? [] : await injectorRefusals(conn, namespace, plan.payload.id);
+        if (refused.length) {
+          throw new AbortError(`the injector refused to serve what a ConfigMap altered: ${refused.join('; ')}`, {
+            exitCode: ExitCode.integrity,
+            hint: `A ConfigMap of the payload in ${namespace} changed after lading wrote it (every chunk is checked against the sha256 lading computed). Nothing was pushed; lading removed the injector and its ConfigMaps. Run install again, and find out who changes ConfigMaps in ${namespace}.`,
+            cause: error,
+          });
+        }
+        throw error;
+      }
+      const times = { injectorReadyMs, registryReadyMs: Math.round(performance.now() - started) };
+      this.report = { ...this.report!, injector: { configMaps: plan.summary.configMaps, bytes: plan.summary.bytes, injectorBytes: plan.injector.size, loaderBytes: plan.injector.loader.size, ...times } };
+      return times;
+    } finally {
+      await removeInjector(conn, namespace);
+    }
+  }
+
+  /** Where every node pulls the restricted registry from: its Service's node port on the node's loopback. */
+  async locateNodePort(): Promise<number> {
+    const { conn, namespace } = this.#options;
+    const nodePort = await registryNodePort(conn, namespace);
+    if (!nodePort) throw new AbortError(`the registry's Service in ${namespace} has no node port`, { exitCode: ExitCode.node, hint: 'Run install --registry --bootstrap configmap again.' });
+    this.#nodePort = nodePort;
+    this.report = { ...this.report!, endpoint: `http://127.0.0.1:${nodePort}` };
+    return nodePort;
+  }
+
+  /** Per image, the reference that pulls it from the in-cluster registry on any node (no node configuration needed). */
+  references(): Array<{ image: string; reference: string }> {
+    if (!this.#nodePort) throw new Error('RegistryMode: references before locateNodePort');
+    const references = this.#requireMetadata().images.map((image) => {
+      const target = pushTarget(image);
+      return { image: image.name, reference: `127.0.0.1:${this.#nodePort}/${target.repository}${target.tag ? `:${target.tag}` : `@${image.root.digest}`}` };
+    });
+    this.report = { ...this.report!, references };
+    return references;
   }
 
   /** The credentials nodes pull with, per registry endpoint (empty without credentials). */

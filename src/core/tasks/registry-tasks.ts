@@ -5,7 +5,7 @@
  * pointed at it and proven to pull from it (one row per node, a failing node
  * does not stop the others), then the registry's own account of what it holds.
  */
-import { Listr, type ListrRendererValue } from 'listr2';
+import { Listr, type ListrRendererValue, type ListrTask } from 'listr2';
 import { formatBytes } from '../progress.js';
 import { followProgress } from './progress-output.js';
 import type { InstallJob } from '../install/install-job.js';
@@ -37,15 +37,7 @@ export function buildRegistryTasks<R extends ListrRendererValue>(job: InstallJob
           task.title = `Start the registry on ${node}  ready at ${registry.report!.endpoint}`;
         },
       },
-      {
-        title: `Push ${images.length} image${images.length === 1 ? '' : 's'} through the API server`,
-        rendererOptions: { progressKey: REGISTRY_PUSH_PROGRESS_KEY },
-        task: async (_ctx, task) => {
-          const stop = followProgress(options.progress, REGISTRY_PUSH_PROGRESS_KEY, task, options.outputIntervalMs);
-          const push = await registry.push().finally(stop);
-          task.title = `Push ${push.images} image${push.images === 1 ? '' : 's'} through the API server  ${push.blobsUploaded} blobs sent (${formatBytes(push.bytesSent)}), ${push.blobsPresent} already there, ${push.manifestsPut} manifests`;
-        },
-      },
+      pushTask(registry, images.length, options),
       {
         title: `Point ${job.nodes.length} node${job.nodes.length === 1 ? '' : 's'} at the registry`,
         task: (_ctx, parent) =>
@@ -67,14 +59,94 @@ export function buildRegistryTasks<R extends ListrRendererValue>(job: InstallJob
             { concurrent: options.concurrency, exitOnError: false },
           ),
       },
+      heldTask(registry, images.length),
+    ],
+    { ...common(options), exitOnError: true },
+  );
+}
+
+function pushTask<R extends ListrRendererValue>(registry: RegistryMode, count: number, options: InstallTaskOptions<R>): ListrTask<InstallContext, any, any> {
+  return {
+    title: `Push ${count} image${count === 1 ? '' : 's'} through the API server`,
+    rendererOptions: { progressKey: REGISTRY_PUSH_PROGRESS_KEY },
+    task: async (_ctx, task) => {
+      const stop = followProgress(options.progress, REGISTRY_PUSH_PROGRESS_KEY, task, options.outputIntervalMs);
+      const push = await registry.push().finally(stop);
+      task.title = `Push ${push.images} image${push.images === 1 ? '' : 's'} through the API server  ${push.blobsUploaded} blobs sent (${formatBytes(push.bytesSent)}), ${push.blobsPresent} already there, ${push.manifestsPut} manifests`;
+    },
+  };
+}
+
+function heldTask(registry: RegistryMode, count: number): ListrTask<InstallContext, any, any> {
+  return {
+    title: 'The registry holds every image by digest and tag',
+    task: async (_ctx, task) => {
+      const held = await registry.verifyHeld();
+      if (!held.ok) throw new Error(`the registry lacks ${held.missing.join(', ')}`);
+      task.title = `The registry holds all ${count} images by digest and tag`;
+    },
+  };
+}
+
+/**
+ * `lading install --registry` with the ConfigMap bootstrap (no exec, no privileged pod, no node
+ * configuration): the registry image and the injector carried in ConfigMaps, the registry started from the
+ * injector on its node, the injector removed, every image pushed through the API server, and on every node
+ * a restricted pod per image by its in-cluster reference (127.0.0.1:NODEPORT/...) must pull.
+ */
+export function buildConfigMapRegistryTasks<R extends ListrRendererValue>(job: InstallJob, registry: RegistryMode, options: InstallTaskOptions<R>): Listr<InstallContext, any, any> {
+  const { node } = registry.placement;
+  // No plan: the registry runs already, and is kept.
+  const plan = registry.injectorPlan;
+  const images = job.metadata.images;
+  return new Listr<InstallContext, any, any>(
+    [
+      { title: 'Prepare lading\'s namespace', task: () => job.prepareNamespace() },
       {
-        title: 'The registry holds every image by digest and tag',
+        title: plan ? `Carry the registry image in ${plan.summary.configMaps} ConfigMaps (${formatBytes(plan.summary.bytes)})` : 'Carry the registry image in ConfigMaps',
+        enabled: plan !== undefined,
         task: async (_ctx, task) => {
-          const held = await registry.verifyHeld();
-          if (!held.ok) throw new Error(`the registry lacks ${held.missing.join(', ')}`);
-          task.title = `The registry holds all ${images.length} images by digest and tag`;
+          if (!plan) return;
+          const started = performance.now();
+          await registry.carryInConfigMaps((done, total) => (task.output = `${done} of ${total} ConfigMaps written`));
+          task.title = `Carry the registry image in ${plan.summary.configMaps} ConfigMaps (${formatBytes(plan.summary.bytes)})  written in ${((performance.now() - started) / 1000).toFixed(1)} s`;
         },
       },
+      {
+        title: `Start the registry on ${node} from the injector`,
+        enabled: plan !== undefined,
+        task: async (_ctx, task) => {
+          const times = await registry.startFromInjector((stage) => (task.output = stage));
+          task.title = `Start the registry on ${node} from the injector  injector serving after ${(times.injectorReadyMs / 1000).toFixed(1)} s, registry ready after ${(times.registryReadyMs / 1000).toFixed(1)} s; injector and its ConfigMaps removed`;
+        },
+      },
+      pushTask(registry, images.length, options),
+      {
+        title: `Pull by in-cluster reference on ${job.nodes.length} node${job.nodes.length === 1 ? '' : 's'}`,
+        task: async (_ctx, parent) => {
+          const nodePort = await registry.locateNodePort();
+          const references = registry.references().map((r) => r.reference);
+          parent.title = `Pull by in-cluster reference (127.0.0.1:${nodePort}/...) on ${job.nodes.length} node${job.nodes.length === 1 ? '' : 's'}`;
+          return parent.newListr(
+            job.nodes.map((nodePlan) => ({
+              title: `${nodePlan.facts.name}  ${nodePlan.facts.platform}`,
+              task: async (ctx: InstallContext, task) => {
+                try {
+                  const report = await job.pullByReference(nodePlan, images, references);
+                  const pulled = report.images.filter((i) => i.proof?.byPull).length;
+                  task.title = `${nodePlan.facts.name}  ${pulled} of ${images.length} pulled from the registry by in-cluster reference`;
+                  if (!report.smoke?.ok) throw new Error(`${nodePlan.facts.name}: ${report.smoke?.detail ?? 'pulls failed'}`);
+                } catch (error) {
+                  ctx.nodesFailed = (ctx.nodesFailed ?? 0) + 1;
+                  throw error;
+                }
+              },
+            })),
+            { concurrent: options.concurrency, exitOnError: false },
+          );
+        },
+      },
+      heldTask(registry, images.length),
     ],
     { ...common(options), exitOnError: true },
   );
