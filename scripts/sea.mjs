@@ -1,5 +1,7 @@
 // Builds dist/lading-linux-<arch>: a single executable application (Node's SEA) made of the Node 24
-// binary of npm's node-linux-<arch> package (cached by scripts/node-env.sh) with dist/lading.mjs inside.
+// binary of npm's node-linux-<arch> package (cached by scripts/node-env.sh) with dist/lading.mjs inside,
+// and the ConfigMap injector and its loader for linux/amd64 and linux/arm64 (src/injector/build: Go and
+// llvm), which src/core/configmap/injector-binary.ts takes from the executable.
 // Needs dist/lading.mjs (scripts/build.mjs). Run by `npm run build` (build.mjs --sea), or alone:
 //   node scripts/sea.mjs [x64] [arm64]      (default: both)
 import { execFileSync } from 'node:child_process';
@@ -51,6 +53,24 @@ async function elfMachine(file) {
   }
 }
 
+/** The injector and loader for both architectures, built (or found cached) by src/injector/build, as SEA assets. */
+function injectorAssets() {
+  let out;
+  try {
+    out = execFileSync('bash', [path.join(ROOT, 'src', 'injector', 'build')], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+  } catch (error) {
+    throw new Error(`the executables carry the ConfigMap injector, and building it failed (Go >= 1.24 and llvm are needed):\n${error.stderr ?? error.message}`);
+  }
+  const assets = {};
+  for (const line of out.trim().split('\n')) {
+    const [platform, injector, , , loader] = line.split(' ');
+    const arch = platform.split('/')[1];
+    assets[`injector/injector-linux-${arch}`] = injector;
+    assets[`injector/loader-linux-${arch}`] = loader;
+  }
+  return assets;
+}
+
 /** Writes the preparation blob, the same for every arch: no snapshot nor code cache, which are arch-bound. */
 async function prepareBlob(work, execArgv) {
   const config = path.join(work, 'sea-config.json');
@@ -64,7 +84,7 @@ async function prepareBlob(work, execArgv) {
     execArgv,
     // NODE_OPTIONS still adds to execArgv, as for `node lading.mjs`.
     execArgvExtension: 'env',
-    assets: { 'lading.mjs': path.join(DIST, 'lading.mjs') },
+    assets: { 'lading.mjs': path.join(DIST, 'lading.mjs'), ...injectorAssets() },
   }));
   // The blob's format is that of the Node version that reads it: make it with the pinned one, not this process's.
   quietly(path.join(nodeDir(process.arch), 'bin', 'node'), ['--experimental-sea-config', config]);

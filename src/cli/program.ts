@@ -150,6 +150,7 @@ Examples:
     .option('--registry', 'registry mode: run the bundle\'s registry image (spec.registry) in the cluster, push every image to it through the API server, and point every node at it')
     .addOption(new Option('--registry-node <name>', 'registry mode: the node the registry runs on (default: the first selected node its image fits)').env('LADING_REGISTRY_NODE'))
     .addOption(new Option('--bootstrap <way>', 'registry mode: how the registry image reaches its node: exec (node injection through privileged agents) or configmap (the ConfigMap injector: no exec, no privileged pod, no node configuration); default: exec where allowed').choices(['exec', 'configmap']))
+    .option('--no-node-access', 'registry mode: lading may not change nodes (no agent, no host file): the ConfigMap bootstrap, and pods pull by the in-cluster references the report lists')
     .option('--registry-auth', 'registry mode: the registry demands htpasswd credentials that lading generates (Secret lading-registry-auth, never printed); nodes get them mode 600; once on, later runs keep them')
     .addHelpText(
       'after',

@@ -11,7 +11,7 @@
  */
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -22,6 +22,7 @@ import { startRegistry } from '../support/registry.js';
 import { pushImage, type PushedImage } from '../support/images.js';
 import { requireTool } from '../support/tools.js';
 import { runLading, specText } from '../support/lading.js';
+import { EXECUTABLE, ensureExecutable } from '../support/executable.js';
 
 const run = promisify(execFile);
 const NS = 'lading-restricted';
@@ -276,6 +277,38 @@ describe('the ConfigMap bootstrap: no exec, PodSecurity restricted, both nodes p
       assert.equal(n.smoke?.ok, true, n.smoke?.detail);
       for (const image of n.images) assert.match(image.proof?.byPull ?? '', /Successfully pulled/, `${n.node} ${image.name}`);
       assert.deepEqual(n.changedFiles, [], 'no node file is touched');
+    }
+  });
+  it('--no-node-access with an identity that could exec, from the single executable (the injector it carries): the ConfigMap bootstrap all the same; no agent, no node file, its namespace not made privileged', async () => {
+    const other = 'lading-no-node-access';
+    process.stdout.write(`# the executable: ${await ensureExecutable()}\n`);
+    const home = join(work, 'operator-home');
+    try {
+      // As on an operator's machine: no Go, no llvm, no checkout to build the injector from; only what the executable carries.
+      const r = await runLading(['install', bundle, '--registry', '--no-node-access', '--kubeconfig', c.kubeconfigPath, '--namespace', other, '--yes', '--json'], {
+        bin: EXECUTABLE,
+        env: { PATH: '/nonexistent', HOME: home, XDG_CACHE_HOME: '', LADING_INJECTOR_DIR: '' },
+        timeoutMs: 600_000,
+      });
+      assert.equal(r.code, 0, `${r.stdout}\n${r.stderr}`);
+      const report = JSON.parse(r.stdout) as Report;
+      assert.ok(report.registry.injector, 'bootstrapped by the injector');
+      const embedded = (await readdir(join(home, '.cache/lading/injector'))).filter((d) => d.startsWith('embedded-'));
+      assert.equal(embedded.length, 2, `the executable wrote its injector and loader to the cache: ${embedded.join(', ')}`);
+      assert.equal(report.registry.references?.length, 2);
+      for (const n of report.nodes) {
+        assert.equal(n.smoke?.ok, true, n.smoke?.detail);
+        assert.deepEqual(n.changedFiles, []);
+      }
+      const namespace = await c.core.readNamespace({ name: other });
+      assert.equal(namespace.metadata?.labels?.['pod-security.kubernetes.io/enforce'], undefined, 'lading did not make its namespace privileged');
+      const events = await c.core.listNamespacedEvent({ namespace: other });
+      assert.deepEqual(events.items.map((e) => e.involvedObject.name ?? '').filter((n) => n.startsWith('lading-agent')), [], 'no agent pod ran');
+      const conflict = await runLading(['install', bundle, '--registry', '--no-node-access', '--bootstrap', 'exec', '--kubeconfig', c.kubeconfigPath, '--namespace', other, '--yes'], { timeoutMs: 60_000 });
+      assert.equal(conflict.code, 2, conflict.stderr);
+      assert.match(conflict.stderr, /--no-node-access and --bootstrap exec exclude each other/);
+    } finally {
+      await deleteNamespace(c, other);
     }
   });
 });

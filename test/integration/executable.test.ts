@@ -11,7 +11,7 @@
 import { before, after, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile, spawn } from 'node:child_process';
-import { mkdir, mkdtemp, readFile, rm, stat, symlink, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, rm, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -21,32 +21,15 @@ import { ensureSeedBundle } from '../../fixtures/demo/seed.js';
 import { demoSpecFor } from '../../fixtures/demo/spec.js';
 import { serve, type Serving } from '../support/serve.js';
 import { findTool } from '../support/tools.js';
+import { EXECUTABLE, ensureExecutable } from '../support/executable.js';
 
 const REPO = fileURLToPath(new URL('../..', import.meta.url));
-const EXECUTABLE = join(REPO, 'dist', `lading-linux-${process.arch}`);
 const run = promisify(execFile);
 
 let work: string;
 let bin: string;
 let server: Serving | undefined;
 let buildNote: string;
-
-/** Rebuilds the executable unless it is newer than everything it is made of. */
-async function ensureExecutable(): Promise<string> {
-  const mtime = (file: string) => stat(file).then((s) => s.mtimeMs, () => -1);
-  const built = await mtime(EXECUTABLE);
-  const inputs = await Promise.all(['dist/lading.mjs', 'scripts/sea.mjs', 'scripts/sea-main.cjs'].map((f) => mtime(join(REPO, f))));
-  if (inputs[0]! < 0) throw new Error('dist/lading.mjs is missing: run `npm run build` (or `npm test`, which builds it)');
-  if (built > Math.max(...inputs)) return 'up to date';
-  const started = performance.now();
-  try {
-    await run(process.execPath, [join(REPO, 'scripts', 'sea.mjs'), process.arch], { cwd: REPO, timeout: 600_000 });
-  } catch (error) {
-    const e = error as { stderr?: string; message: string };
-    throw new Error(`could not build ${EXECUTABLE} (\`npm run build\` builds it too): ${e.stderr || e.message}`);
-  }
-  return `rebuilt in ${((performance.now() - started) / 1000).toFixed(1)} s`;
-}
 
 /** Runs the executable through the `lading` symlink, with nothing else on PATH and no Node variables. */
 function runExecutable(args: string[], extraEnv: NodeJS.ProcessEnv = {}): Promise<{ code: number | null; stdout: string; stderr: string }> {

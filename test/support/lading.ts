@@ -13,6 +13,8 @@ export interface LadingRun {
 
 export interface LadingRunOptions {
   env?: NodeJS.ProcessEnv;
+  /** Another lading to run, e.g. the single executable (default: bin/lading). */
+  bin?: string;
   cwd?: string;
   /** Called with the child once it started, e.g. to send SIGINT. */
   onSpawn?: (child: ReturnType<typeof spawn>) => void;
@@ -21,7 +23,7 @@ export interface LadingRunOptions {
 
 export function runLading(args: string[], options: LadingRunOptions = {}): Promise<LadingRun> {
   return new Promise((resolve, reject) => {
-    const child = spawn(LADING_BIN, args, {
+    const child = spawn(options.bin ?? LADING_BIN, args, {
       cwd: options.cwd,
       env: { ...process.env, CI: '1', NO_COLOR: '1', ...options.env },
       stdio: ['ignore', 'pipe', 'pipe'],

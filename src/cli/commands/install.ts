@@ -41,6 +41,8 @@ export interface InstallFlags {
   registryNode?: string;
   registryAuth?: boolean;
   bootstrap?: string;
+  /** commander's --no-node-access: false when given. */
+  nodeAccess?: boolean;
   concurrency: string;
   keepFree: string;
 }
@@ -177,7 +179,10 @@ export async function runInstall(bundle: string | undefined, flags: InstallFlags
   if (flags.bootstrap !== undefined && flags.bootstrap !== 'exec' && flags.bootstrap !== 'configmap') {
     throw new AbortError(`--bootstrap must be exec or configmap, got "${flags.bootstrap}"`, { exitCode: ExitCode.usage });
   }
-  for (const [set, flag] of [[flags.registryAuth, '--registry-auth'], [flags.registryNode, '--registry-node'], [flags.bootstrap, '--bootstrap']] as const) {
+  if (flags.nodeAccess === false && flags.bootstrap === 'exec') {
+    throw new AbortError('--no-node-access and --bootstrap exec exclude each other: node injection works through the node', { exitCode: ExitCode.usage, hint: 'Leave out --bootstrap (--no-node-access means the ConfigMap bootstrap).' });
+  }
+  for (const [set, flag] of [[flags.registryAuth, '--registry-auth'], [flags.registryNode, '--registry-node'], [flags.bootstrap, '--bootstrap'], [flags.nodeAccess === false, '--no-node-access']] as const) {
     if (set && !flags.registry) throw new AbortError(`${flag} belongs to registry mode`, { exitCode: ExitCode.usage, hint: `lading install BUNDLE --registry ${flag}${flag === '--registry-node' ? ' NAME' : ''}.` });
   }
   const run = startClusterRun(bundle ?? '', flags, streams, env, 'install');
@@ -204,7 +209,12 @@ export async function runInstall(bundle: string | undefined, flags: InstallFlags
     }
     let bootstrap: { bootstrap: Bootstrap; reason: string } | undefined;
     if (flags.registry) {
-      bootstrap = flags.bootstrap ? { bootstrap: flags.bootstrap as Bootstrap, reason: `--bootstrap ${flags.bootstrap}` } : await chooseBootstrap(job.connection, flags.namespace);
+      bootstrap =
+        flags.nodeAccess === false
+          ? { bootstrap: 'configmap', reason: '--no-node-access' }
+          : flags.bootstrap
+            ? { bootstrap: flags.bootstrap as Bootstrap, reason: `--bootstrap ${flags.bootstrap}` }
+            : await chooseBootstrap(job.connection, flags.namespace);
       job.useBootstrap(bootstrap.bootstrap);
     }
     await runTasksView(mode, streams, progress, (renderer, rendererOptions, outputIntervalMs) =>

@@ -1,6 +1,8 @@
 /**
  * Finds the injector binary for a node's platform, and its stage-0 loader (the program a pod runs first:
  * it joins the injector's chunks from the ConfigMaps and executes it). The contract with the build:
+ *  0. the single executable (scripts/sea.mjs) carries both for both architectures as assets: written once
+ *     to the cache (~/.cache/lading/injector/embedded-<sha256>/), checked, and used from there;
  *  1. $LADING_INJECTOR_DIR/{injector,loader}-linux-{amd64,arm64}, when set;
  *  2. injector/{injector,loader}-linux-{amd64,arm64} beside the running module (where `npm run build` is
  *     to put them next to dist/lading.mjs; the single-file build will embed them instead);
@@ -11,7 +13,9 @@
 import { execFile } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { createReadStream, existsSync } from 'node:fs';
-import { stat } from 'node:fs/promises';
+import { mkdir, rename, stat, writeFile } from 'node:fs/promises';
+import { createRequire } from 'node:module';
+import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
@@ -53,9 +57,48 @@ async function describe(platform: string, path: string, loaderPath: string): Pro
   return { platform, ...(await describeFile(path)), loader: await describeFile(loaderPath) };
 }
 
+/** The assets of the single executable, or undefined when this is not one. */
+function executableAssets(): { getAsset(name: string): ArrayBuffer } | undefined {
+  try {
+    const sea = createRequire(import.meta.url)('node:sea') as { isSea(): boolean; getAsset(name: string): ArrayBuffer };
+    return sea.isSea() ? sea : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** An asset of the executable as a file in the cache, named by its sha256 (written once, atomically). */
+async function assetFile(sea: { getAsset(name: string): ArrayBuffer }, name: string, env: NodeJS.ProcessEnv): Promise<string> {
+  let bytes: Buffer;
+  try {
+    bytes = Buffer.from(sea.getAsset(name));
+  } catch {
+    throw new AbortError(`this lading executable carries no ${name}`, { hint: 'Build it with npm run build (Go and llvm are needed), or set LADING_INJECTOR_DIR.' });
+  }
+  const sha256 = createHash('sha256').update(bytes).digest('hex');
+  const dir = join(env.XDG_CACHE_HOME || join(env.HOME || homedir(), '.cache'), 'lading', 'injector', `embedded-${sha256.slice(0, 16)}`);
+  const file = join(dir, name.split('/').pop()!);
+  if (!existsSync(file)) {
+    await mkdir(dir, { recursive: true });
+    const partial = `${file}.partial-${process.pid}`;
+    await writeFile(partial, bytes, { mode: 0o755 });
+    await rename(partial, file);
+  }
+  return file;
+}
+
 export async function locateInjector(platform: string, env: NodeJS.ProcessEnv = process.env): Promise<InjectorBinary> {
   const file = `injector-linux-${injectorArch(platform)}`;
   const loader = `loader-linux-${injectorArch(platform)}`;
+  const sea = executableAssets();
+  if (sea && !env.LADING_INJECTOR_DIR) {
+    // describe() hashes the files again: a cached file that changed since is not used unnoticed.
+    const [injectorPath, loaderPath] = [await assetFile(sea, `injector/${file}`, env), await assetFile(sea, `injector/${loader}`, env)];
+    const found = await describe(platform, injectorPath, loaderPath);
+    const expected = createHash('sha256').update(Buffer.from(sea.getAsset(`injector/${file}`))).digest('hex');
+    if (found.sha256 !== expected) throw new AbortError(`${injectorPath} differs from the injector this executable carries`, { exitCode: ExitCode.integrity, hint: `Remove ${injectorPath} and run again.` });
+    return found;
+  }
   if (env.LADING_INJECTOR_DIR) {
     const missing = [file, loader].filter((f) => !existsSync(join(env.LADING_INJECTOR_DIR!, f)));
     if (missing.length) throw new AbortError(`LADING_INJECTOR_DIR has no ${missing.join(' and no ')}`, { hint: `Put ${file} and ${loader} into ${env.LADING_INJECTOR_DIR} (src/injector/build makes them), or unset LADING_INJECTOR_DIR.` });
