@@ -218,6 +218,24 @@ describe('the ConfigMap bootstrap: no exec, PodSecurity restricted, both nodes p
     await nothingLeft();
   });
 
+  it('Ctrl-C while the registry starts from the injector: exit 130; the injector, its ConfigMaps and the registry this run made are gone', async () => {
+    let interrupted = false;
+    const r = await runLading(['install', bundle, '--registry', '--kubeconfig', kubeconfig, '--namespace', NS, '--yes', '--no-tui'], {
+      timeoutMs: 300_000,
+      onSpawn: (child) =>
+        child.stdout!.on('data', (chunk: Buffer) => {
+          if (!interrupted && /starting the registry from 127\.0\.0\.1:/.test(chunk.toString())) {
+            interrupted = true;
+            child.kill('SIGINT');
+          }
+        }),
+    });
+    assert.ok(interrupted, r.stdout);
+    assert.equal(r.code, 130, `${r.stdout}\n${r.stderr}`);
+    await waitFor('the registry\'s pod to be gone', async () => ((await c.core.listNamespacedPod({ namespace: NS })).items.length === 0 ? true : undefined), 60_000);
+    await nothingLeft();
+  });
+
   it('install --registry picks the ConfigMap injector by itself; pods by the printed references start on both nodes; nothing of the injector is left', async () => {
     const plain = await runLading(['install', bundle, '--registry', '--kubeconfig', kubeconfig, '--namespace', NS, '--yes', '--no-tui'], { timeoutMs: 600_000 });
     assert.equal(plain.code, 0, `${plain.stdout}\n${plain.stderr}`);
