@@ -5,6 +5,7 @@
 // Needs dist/lading.mjs (scripts/build.mjs). Run by `npm run build` (build.mjs --sea), or alone:
 //   node scripts/sea.mjs [x64] [arm64]      (default: both)
 import { execFileSync } from 'node:child_process';
+import { copyFileSync, mkdirSync } from 'node:fs';
 import { createHash } from 'node:crypto';
 import { chmod, copyFile, mkdtemp, open, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -68,6 +69,9 @@ function injectorAssets() {
     assets[`injector/injector-linux-${arch}`] = injector;
     assets[`injector/loader-linux-${arch}`] = loader;
   }
+  // dist/lading.mjs carried without the executables (beside a Node) finds them in dist/injector/.
+  mkdirSync(path.join(DIST, 'injector'), { recursive: true });
+  for (const [name, file] of Object.entries(assets)) copyFileSync(file, path.join(DIST, name));
   return assets;
 }
 

@@ -190,7 +190,8 @@ What it does:
   registry through a NodePort as 127.0.0.1:PORT (kube-proxy in iptables mode), the registry runs as a
   restricted pod behind a NodePort of its own, and the injector and its ConfigMaps are removed. Nodes get
   no configuration: the report lists, per image, the 127.0.0.1:PORT/... reference that pulls it on any
-  node, and a pod per image and node proves it.
+  node, and a pod per image and node proves it (with --registry-auth, pods name the Secret
+  lading-registry-pull in imagePullSecrets).
   --registry-auth: the registry runs with htpasswd; lading makes the credentials once (Secret
   lading-registry-auth in --namespace) and writes them, mode 600, into each node's hosts.toml
   (containerd) or the auth file CRI-O's global_auth_file names (else /etc/crio/lading-auth.json and a

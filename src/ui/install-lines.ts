@@ -145,7 +145,12 @@ export function registryLines(registry: RegistryReport): string[] {
           `  bootstrap: ConfigMap injector, ${registry.injector.configMaps} ConfigMaps (${formatBytes(registry.injector.bytes)}; injector ${formatBytes(registry.injector.injectorBytes)}, loader ${registry.injector.loaderBytes} B), serving after ${(registry.injector.injectorReadyMs / 1000).toFixed(1)} s, registry ready after ${(registry.injector.registryReadyMs / 1000).toFixed(1)} s`,
         ]
       : []),
-    ...(registry.references?.length ? ['  pull by these references on every node (no node configuration):', ...registry.references.map((r) => `    ${r.reference}    (${r.image})`)] : []),
+    ...(registry.references?.length
+      ? [
+          `  pull by these references on every node (no node configuration)${registry.pullSecret ? `, with imagePullSecrets: [{name: ${registry.pullSecret}}] (copy the Secret to your workloads' namespaces)` : ''}:`,
+          ...registry.references.map((r) => `    ${r.reference}    (${r.image})`),
+        ]
+      : []),
   ].map(printableLines);
 }
 

@@ -329,4 +329,26 @@ describe('the ConfigMap bootstrap: no exec, PodSecurity restricted, both nodes p
       await deleteNamespace(c, other);
     }
   });
+  it('--registry-auth with the ConfigMap bootstrap: the restricted registry demands credentials; pods pull by reference with the pull Secret lading made; no credential printed', async () => {
+    const other = 'lading-configmap-auth';
+    try {
+      const r = await runLading(['install', bundle, '--registry', '--no-node-access', '--registry-auth', '--kubeconfig', c.kubeconfigPath, '--namespace', other, '--yes', '--json'], { timeoutMs: 600_000 });
+      assert.equal(r.code, 0, `${r.stdout}\n${r.stderr}`);
+      const report = JSON.parse(r.stdout) as Report & { registry: { auth: string; pullSecret?: string } };
+      assert.equal(report.registry.auth, 'htpasswd');
+      assert.equal(report.registry.pullSecret, 'lading-registry-pull');
+      for (const n of report.nodes) assert.equal(n.smoke?.ok, true, n.smoke?.detail);
+      const auth = await c.core.readNamespacedSecret({ namespace: other, name: 'lading-registry-auth' });
+      const password = Buffer.from(auth.data!['password']!, 'base64').toString('utf8');
+      assert.ok(!r.stdout.includes(password) && !r.stderr.includes(password), 'the password is not printed');
+      const pull = await c.core.readNamespacedSecret({ namespace: other, name: 'lading-registry-pull' });
+      assert.equal(pull.type, 'kubernetes.io/dockerconfigjson');
+      // Without credentials the registry refuses, from the node as from anywhere.
+      const host = /^127\.0\.0\.1:\d+/.exec(report.registry.references![0]!.reference)![0];
+      const anonymous = await ssh(c, 'containerd', ['curl', '-s', '-o', '/dev/null', '-w', '%{http_code}', `http://${host}/v2/`]);
+      assert.equal(anonymous.stdout, '401', anonymous.stderr);
+    } finally {
+      await deleteNamespace(c, other);
+    }
+  });
 });

@@ -145,7 +145,7 @@ async function installRegistry(run: ClusterRun, flags: InstallFlags, streams: St
         `  ${injector.summary.configMaps} ConfigMaps (${formatBytes(injector.summary.bytes)}: the injector, ${formatBytes(injector.injector.size)}, its loader, and the registry image's blobs for ${injector.node.platform}),`,
         `  the injector run as a restricted pod on ${injector.image} on that node, reached by its runtime as 127.0.0.1:NODEPORT (${injector.proxy}); all removed once the registry runs;`,
         `  data in an emptyDir: ${placement.storage.reason};`,
-        `  every image pushed through the API server; no node is configured: on every node pods pull by in-cluster references (127.0.0.1:NODEPORT/..., listed at the end).`,
+        `  every image pushed through the API server${placement.auth ? ` (htpasswd credentials in Secret ${flags.namespace}/${AUTH_SECRET}, pushes through its gate)` : ''}; no node is configured: on every node pods pull by in-cluster references (127.0.0.1:NODEPORT/..., listed at the end)${placement.auth ? ' with imagePullSecrets lading-registry-pull' : ''}.`,
       ]
     : placement.bootstrap === 'configmap'
       ? [

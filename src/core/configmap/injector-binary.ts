@@ -4,10 +4,10 @@
  *  0. the single executable (scripts/sea.mjs) carries both for both architectures as assets: written once
  *     to the cache (~/.cache/lading/injector/embedded-<sha256>/), checked, and used from there;
  *  1. $LADING_INJECTOR_DIR/{injector,loader}-linux-{amd64,arm64}, when set;
- *  2. injector/{injector,loader}-linux-{amd64,arm64} beside the running module (where `npm run build` is
- *     to put them next to dist/lading.mjs; the single-file build will embed them instead);
- *  3. in a source checkout, built from src/injector with src/injector/build (Go and llvm-mc, cached by
- *     source hash under ~/.cache/lading/injector/).
+ *  2. in a source checkout, built from src/injector with src/injector/build (Go and llvm-mc, cached by
+ *     source hash under ~/.cache/lading/injector/);
+ *  3. injector/{injector,loader}-linux-{amd64,arm64} beside the running module (`npm run build` puts them
+ *     next to dist/lading.mjs, for a copy of it carried without the executables).
  * Their sha256 is computed here; payload.ts checks it again while it reads the file into ConfigMaps.
  */
 import { execFile } from 'node:child_process';
@@ -104,11 +104,12 @@ export async function locateInjector(platform: string, env: NodeJS.ProcessEnv = 
     if (missing.length) throw new AbortError(`LADING_INJECTOR_DIR has no ${missing.join(' and no ')}`, { hint: `Put ${file} and ${loader} into ${env.LADING_INJECTOR_DIR} (src/injector/build makes them), or unset LADING_INJECTOR_DIR.` });
     return describe(platform, join(env.LADING_INJECTOR_DIR, file), join(env.LADING_INJECTOR_DIR, loader));
   }
-  const beside = fileURLToPath(new URL(`./injector/${file}`, import.meta.url));
-  if (existsSync(beside)) return describe(platform, beside, fileURLToPath(new URL(`./injector/${loader}`, import.meta.url)));
-  // A source checkout: from src/core/configmap/ (tsx) or from dist/lading.mjs (bin/lading's build).
+  // A source checkout (from src/core/configmap/ under tsx, or from dist/lading.mjs): built from the sources,
+  // cached by their hash, so an edited injector is never shadowed by an older build beside dist/lading.mjs.
   const script = [new URL('../../injector/build', import.meta.url), new URL('../src/injector/build', import.meta.url)].map((u) => fileURLToPath(u)).find((p) => existsSync(p));
   if (!script) {
+    const beside = fileURLToPath(new URL(`./injector/${file}`, import.meta.url));
+    if (existsSync(beside)) return describe(platform, beside, fileURLToPath(new URL(`./injector/${loader}`, import.meta.url)));
     throw new AbortError(`this lading carries no injector for ${platform}`, { hint: 'Set LADING_INJECTOR_DIR to a directory with injector-linux-amd64 and injector-linux-arm64.' });
   }
   try {

@@ -169,10 +169,11 @@ export class InstallJob {
    * The ConfigMap bootstrap's proof on one node (no agent, no node configuration): a restricted pod per
    * image by its in-cluster reference with `Always`, which only the in-cluster registry can serve.
    */
-  async pullByReference(plan: NodePlan, images: BundleImage[], references: string[]): Promise<NodeReport> {
+  async pullByReference(plan: NodePlan, images: BundleImage[], references: string[], imagePullSecrets: string[] = []): Promise<NodeReport> {
     const { conn, namespace, signal } = this.#options;
     const report = plan.report;
-    const { smoke, pulls } = await runPullPods(conn, { namespace, node: plan.facts.name, images, references, restricted: { pod: RESTRICTED_POD, container: RESTRICTED_CONTAINER }, ...(signal ? { signal } : {}) });
+    const restricted = { pod: RESTRICTED_POD, container: RESTRICTED_CONTAINER, imagePullSecrets };
+    const { smoke, pulls } = await runPullPods(conn, { namespace, node: plan.facts.name, images, references, restricted, ...(signal ? { signal } : {}) });
     report.smoke = smoke;
     report.images = pulledImageReports(images, pulls);
     return report;

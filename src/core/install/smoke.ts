@@ -24,6 +24,8 @@ type Policy = 'Never' | 'IfNotPresent' | 'Always';
 export interface RestrictedContexts {
   pod: k8s.V1PodSecurityContext;
   container: k8s.V1SecurityContext;
+  /** Secrets the pods pull with (the in-cluster registry's credentials, where nodes hold none). */
+  imagePullSecrets?: string[];
 }
 
 function smokePod(namespace: string, node: string, images: string[], policy: Policy, restricted?: RestrictedContexts): k8s.V1Pod {
@@ -35,6 +37,7 @@ function smokePod(namespace: string, node: string, images: string[], policy: Pol
     containers: images.map((image, i) => ({ name: `i${i}`, image, imagePullPolicy: policy, ...(restricted ? { securityContext: restricted.container } : {}) })),
   });
   if (restricted) pod.spec!.securityContext = restricted.pod;
+  if (restricted?.imagePullSecrets?.length) pod.spec!.imagePullSecrets = restricted.imagePullSecrets.map((name) => ({ name }));
   return pod;
 }
 

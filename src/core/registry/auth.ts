@@ -14,6 +14,8 @@ import { AbortError, ExitCode } from '../errors.js';
 import { api, apiStatus, type ClusterConnection } from '../cluster/kube.js';
 
 export const AUTH_SECRET = 'lading-registry-auth';
+/** The ConfigMap bootstrap's pull credentials for workloads (kubernetes.io/dockerconfigjson). */
+export const PULL_SECRET = 'lading-registry-pull';
 export const PUSH_TOKEN_HEADER = 'x-lading-push-token';
 const USERNAME = 'lading';
 const KEYS = ['htpasswd', 'username', 'password', 'push-token', 'registry-credentials'] as const;
@@ -78,4 +80,23 @@ export async function ensureCredentials(conn: ClusterConnection, namespace: stri
 /** The Authorization header value nodes pull with. */
 export function basicAuth(credentials: RegistryCredentials): string {
   return `Basic ${Buffer.from(`${credentials.username}:${credentials.password}`).toString('base64')}`;
+}
+
+/** The Secret pods name in imagePullSecrets to pull from the registry at `host` (127.0.0.1:NODEPORT); replaced when it differs. */
+export async function ensurePullSecret(conn: ClusterConnection, namespace: string, host: string, credentials: RegistryCredentials): Promise<void> {
+  const config = JSON.stringify({ auths: { [host]: { auth: Buffer.from(`${credentials.username}:${credentials.password}`).toString('base64') } } });
+  const body: k8s.V1Secret = {
+    apiVersion: 'v1',
+    kind: 'Secret',
+    type: 'kubernetes.io/dockerconfigjson',
+    metadata: { name: PULL_SECRET, namespace, labels: { 'app.kubernetes.io/managed-by': 'lading', 'app.kubernetes.io/part-of': 'lading-registry' } },
+    data: { '.dockerconfigjson': Buffer.from(config).toString('base64') },
+  };
+  const existing = await api(`read Secret ${namespace}/${PULL_SECRET}`, () =>
+    conn.core.readNamespacedSecret({ namespace, name: PULL_SECRET }).catch((error: unknown) => (apiStatus(error) === 404 ? undefined : Promise.reject(error))),
+  );
+  if (!existing) await api(`create Secret ${namespace}/${PULL_SECRET}`, () => conn.core.createNamespacedSecret({ namespace, body }));
+  else if (existing.data?.['.dockerconfigjson'] !== body.data!['.dockerconfigjson']) {
+    await api(`update Secret ${namespace}/${PULL_SECRET}`, () => conn.core.replaceNamespacedSecret({ namespace, name: PULL_SECRET, body: { ...body, metadata: { ...body.metadata, resourceVersion: existing.metadata?.resourceVersion } } }));
+  }
 }

@@ -117,6 +117,7 @@ export function registryAuthPermissions(namespace: string): Permission[] {
   return [
     { verb: 'get', resource: 'secrets', namespace },
     { verb: 'create', resource: 'secrets', namespace },
+    { verb: 'update', resource: 'secrets', namespace },
     { verb: 'get', resource: 'configmaps', namespace },
     { verb: 'list', resource: 'configmaps', namespace },
     { verb: 'create', resource: 'configmaps', namespace },

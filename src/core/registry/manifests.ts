@@ -81,36 +81,44 @@ export function registryDeployment(p: RegistryPlacement): k8s.V1Deployment {
         image: p.image,
         // On the node already, pinned; an air-gapped cluster has nowhere to pull it from.
         imagePullPolicy: 'Never',
-        env: [
-          ...registryEnv(p.port),
-          ...(p.auth
-            ? [
-                { name: 'REGISTRY_AUTH', value: 'htpasswd' },
-                { name: 'REGISTRY_AUTH_HTPASSWD_REALM', value: REGISTRY_NAME },
-                { name: 'REGISTRY_AUTH_HTPASSWD_PATH', value: '/lading/auth/htpasswd' },
-              ]
-            : []),
-        ],
-        ports: [{ name: 'registry', containerPort: p.port, protocol: 'TCP' }],
-        // With credentials /v2/ answers 401 to the kubelet: the gate's probe proves the registry then.
-        readinessProbe: p.auth ? { tcpSocket: { port: p.port }, periodSeconds: 2, failureThreshold: 3 } : { httpGet: { path: '/v2/', port: p.port }, periodSeconds: 2, failureThreshold: 3 },
-        livenessProbe: { tcpSocket: { port: p.port }, initialDelaySeconds: 10, periodSeconds: 10 },
+        ...registryServing(p),
         resources: { requests: { cpu: '100m', memory: '128Mi' }, limits: { memory: '1Gi' } },
         volumeMounts: [{ name: 'data', mountPath: '/var/lib/registry' }, ...(p.auth ? [{ name: 'htpasswd', mountPath: '/lading/auth', readOnly: true }] : [])],
       },
-      ...(p.auth ? [pushGateContainer(p, p.auth)] : []),
+      ...(p.auth ? [pushGateContainer(p, p.auth, p.image, 'Never')] : []),
     ],
-    volumes: [
-      { name: 'data', hostPath: { path: REGISTRY_DATA_DIR, type: 'DirectoryOrCreate' } },
+    volumes: [{ name: 'data', hostPath: { path: REGISTRY_DATA_DIR, type: 'DirectoryOrCreate' } }, ...authVolumes(p)],
+  });
+}
+
+/** The registry container's environment, port and probes; with credentials htpasswd, and a probe /v2/'s 401 cannot fail. */
+function registryServing(p: RegistryPlacement): Pick<k8s.V1Container, 'env' | 'ports' | 'readinessProbe' | 'livenessProbe'> {
+  return {
+    env: [
+      ...registryEnv(p.port),
       ...(p.auth
         ? [
-            { name: 'htpasswd', secret: { secretName: AUTH_SECRET, items: [{ key: 'htpasswd', path: 'htpasswd' }], defaultMode: 0o440 } },
-            { name: 'push-secrets', secret: { secretName: AUTH_SECRET, items: [{ key: 'push-token', path: 'push-token' }, { key: 'registry-credentials', path: 'registry-credentials' }], defaultMode: 0o440 } },
-            ...(p.auth.gate ? [p.auth.gate.volume] : []),
+            { name: 'REGISTRY_AUTH', value: 'htpasswd' },
+            { name: 'REGISTRY_AUTH_HTPASSWD_REALM', value: REGISTRY_NAME },
+            { name: 'REGISTRY_AUTH_HTPASSWD_PATH', value: '/lading/auth/htpasswd' },
           ]
         : []),
     ],
-  });
+    ports: [{ name: 'registry', containerPort: p.port, protocol: 'TCP' }],
+    // With credentials /v2/ answers 401 to the kubelet: the gate's probe proves the registry then.
+    readinessProbe: p.auth ? { tcpSocket: { port: p.port }, periodSeconds: 2, failureThreshold: 3 } : { httpGet: { path: '/v2/', port: p.port }, periodSeconds: 2, failureThreshold: 3 },
+    livenessProbe: { tcpSocket: { port: p.port }, initialDelaySeconds: 10, periodSeconds: 10 },
+  };
+}
+
+/** With credentials: the htpasswd file, the gate's secrets (group-readable by nobody through fsGroup) and its program. */
+function authVolumes(p: RegistryPlacement): k8s.V1Volume[] {
+  if (!p.auth) return [];
+  return [
+    { name: 'htpasswd', secret: { secretName: AUTH_SECRET, items: [{ key: 'htpasswd', path: 'htpasswd' }], defaultMode: 0o440 } },
+    { name: 'push-secrets', secret: { secretName: AUTH_SECRET, items: [{ key: 'push-token', path: 'push-token' }, { key: 'registry-credentials', path: 'registry-credentials' }], defaultMode: 0o440 } },
+    ...(p.auth.gate ? [p.auth.gate.volume] : []),
+  ];
 }
 
 /**
@@ -130,16 +138,15 @@ function restrictedRegistryDeployment(p: RegistryPlacement): k8s.V1Deployment {
         name: 'registry',
         image: p.pullRef,
         imagePullPolicy: 'IfNotPresent',
-        env: registryEnv(p.port),
-        ports: [{ name: 'registry', containerPort: p.port, protocol: 'TCP' }],
-        readinessProbe: { httpGet: { path: '/v2/', port: p.port }, periodSeconds: 2, failureThreshold: 3 },
-        livenessProbe: { tcpSocket: { port: p.port }, initialDelaySeconds: 10, periodSeconds: 10 },
+        ...registryServing(p),
         resources: { requests: { cpu: '100m', memory: '128Mi' }, limits: { memory: '1Gi' } },
         securityContext: { allowPrivilegeEscalation: false, capabilities: { drop: ['ALL'] } },
-        volumeMounts: [{ name: 'data', mountPath: '/var/lib/registry' }],
+        volumeMounts: [{ name: 'data', mountPath: '/var/lib/registry' }, ...(p.auth ? [{ name: 'htpasswd', mountPath: '/lading/auth', readOnly: true }] : [])],
       },
+      // The gate runs on the same image, pulled once through the injector.
+      ...(p.auth ? [pushGateContainer(p, p.auth, p.pullRef, 'IfNotPresent')] : []),
     ],
-    volumes: [{ name: 'data', emptyDir: {} }],
+    volumes: [{ name: 'data', emptyDir: {} }, ...authVolumes(p)],
   });
 }
 
@@ -199,12 +206,12 @@ export const PUSH_PORT_NAME = 'push';
  * registry's image (on the node already; any image would do, the program needs nothing from it), as
  * nobody with no capability, no privilege escalation, a read-only root and the runtime's seccomp profile.
  */
-function pushGateContainer(p: RegistryPlacement, auth: NonNullable<RegistryPlacement['auth']>): k8s.V1Container {
+function pushGateContainer(p: RegistryPlacement, auth: NonNullable<RegistryPlacement['auth']>, image: string, imagePullPolicy: 'Never' | 'IfNotPresent'): k8s.V1Container {
   if (!auth.gate) throw new BugError('the registry Deployment with credentials needs the push gate\'s program');
   return {
     name: 'push-gate',
-    image: p.image,
-    imagePullPolicy: 'Never',
+    image,
+    imagePullPolicy,
     command: [...auth.gate.command, 'injector', 'gate', '-listen', `:${auth.pushPort}`, '-upstream', `127.0.0.1:${p.port}`, '-secrets', '/lading/push-secrets'],
     ports: [{ name: PUSH_PORT_NAME, containerPort: auth.pushPort, protocol: 'TCP' }],
     readinessProbe: { httpGet: { path: '/lading-gate/ready', port: auth.pushPort }, periodSeconds: 2, failureThreshold: 3 },

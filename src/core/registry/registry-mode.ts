@@ -36,7 +36,7 @@ import {
   type RegistryPlacement,
   type RegistryStorage,
 } from './deploy.js';
-import { basicAuth, ensureCredentials, readCredentials, PUSH_TOKEN_HEADER, AUTH_SECRET, type RegistryCredentials } from './auth.js';
+import { basicAuth, ensureCredentials, ensurePullSecret, readCredentials, PULL_SECRET, PUSH_TOKEN_HEADER, AUTH_SECRET, type RegistryCredentials } from './auth.js';
 import { carryProgram, ensureProgram, removePrograms } from '../configmap/program.js';
 import { injectorRefusals, planInjector, removeInjector, startInjector, writePayload, type InjectorPlan } from '../configmap/bootstrap.js';
 import { localhostNodePortsWork } from './kube-proxy.js';
@@ -73,6 +73,8 @@ export interface RegistryReport {
   injector?: { configMaps: number; bytes: number; injectorBytes: number; loaderBytes: number; injectorReadyMs: number; registryReadyMs: number };
   /** Without node configuration: per image, the reference that pulls it from the in-cluster registry on every node. */
   references?: Array<{ image: string; reference: string }>;
+  /** With credentials and no node configuration: the dockerconfigjson Secret pods pull the references with. */
+  pullSecret?: string;
 }
 
 export { pushTarget, registryBytes, registryMirrors, registrySpaceProblem, repositoryClashes, sourceRegistries } from './facts.js';
@@ -169,9 +171,6 @@ export class RegistryMode {
     if (!address) throw new AbortError(`node ${chosen.facts.name} reports no InternalIP: the other nodes could not reach a registry on it`, { exitCode: ExitCode.node, hint: 'Pick another node with --registry-node NAME.' });
     const configMap = this.#options.bootstrap === 'configmap';
     await checkPermissions(conn, [...registryPermissions(namespace), ...(configMap ? configMapBootstrapPermissions(namespace) : [])]);
-    if (configMap && (this.#options.auth || current?.pushPort !== undefined)) {
-      throw new AbortError('--registry-auth with the ConfigMap bootstrap is not there yet', { exitCode: ExitCode.usage, hint: 'Leave out --registry-auth, or use --bootstrap exec.' });
-    }
     // The kubelet's summary needs nodes/proxy, which a restricted identity may lack: then the node does not say.
     const space: { nodeFs?: FsSpace } = await nodeFsSpace(conn, chosen.facts.name).catch((error: unknown) => (configMap ? {} : Promise.reject(error)));
     const tooBig = registrySpaceProblem(registryBytes(metadata.images), space.nodeFs, this.#options.keepFreePercent ?? 15);
@@ -184,9 +183,11 @@ export class RegistryMode {
     this.#metadata = metadata;
     this.#registryNode = chosen.facts;
     const storage = configMap ? EMPTY_DIR_STORAGE : registryStorage(await defaultStorageClass(conn));
-    const auth = configMap ? undefined : await this.#authPlacement(metadata.registry.port, chosen.facts, current?.pushPort, mustRun);
-    // A registry that runs (and is Ready) is kept: its emptyDir holds what was pushed, and its node has its image.
-    const alreadyReady = configMap && running !== undefined && (await waitForRegistry(conn, namespace, { timeoutMs: 5_000 }).then(() => true, () => false));
+    const auth = await this.#authPlacement(metadata.registry.port, chosen.facts, current?.pushPort, mustRun);
+    // A registry that runs (and is Ready) is kept, unless credentials are now asked of one without: its
+    // emptyDir holds what was pushed, and its node has its image.
+    const sameAuth = (auth !== undefined) === (current?.pushPort !== undefined);
+    const alreadyReady = configMap && running !== undefined && sameAuth && (await waitForRegistry(conn, namespace, { timeoutMs: 5_000 }).then(() => true, () => false));
     if (configMap && !mustRun && !alreadyReady) {
       const proxy = await localhostNodePortsWork(conn, chosen.facts);
       this.#injector = { ...(await planInjector(conn, namespace, image, chosen.facts)), proxy };
@@ -266,6 +267,11 @@ export class RegistryMode {
       const injectorPort = await startInjector(conn, namespace, plan, signal);
       const injectorReadyMs = Math.round(performance.now() - started);
       this.#placement = { ...this.placement, pullRef: plan.servedAs(injectorPort) };
+      const gate = this.placement.auth?.gate;
+      if (gate) {
+        this.#credentials = (await ensureCredentials(conn, namespace)).credentials;
+        await ensureProgram(conn, namespace, gate);
+      }
       onStage(`starting the registry from ${this.placement.pullRef}`);
       const outcome = await applyRegistry(conn, this.placement);
       try {
@@ -276,6 +282,7 @@ export class RegistryMode {
         });
       } catch (error) {
         await removeRegistry(conn, namespace, outcome.created).catch(() => undefined);
+        if (gate && outcome.created.includes('deployment')) await removePrograms(conn, namespace, PUSH_GATE_ROLE).catch(() => undefined);
         const refused = signal?.aborted ? [] : await injectorRefusals(conn, namespace, plan.payload.id);
         if (refused.length) {
           throw new AbortError(`the injector refused to serve what a ConfigMap altered: ${refused.join('; ')}`, {
@@ -286,6 +293,7 @@ export class RegistryMode {
         }
         throw error;
       }
+      if (gate) await removePrograms(conn, namespace, PUSH_GATE_ROLE, gate.id);
       const times = { injectorReadyMs, registryReadyMs: Math.round(performance.now() - started) };
       this.report = { ...this.report!, injector: { configMaps: plan.summary.configMaps, bytes: plan.summary.bytes, injectorBytes: plan.injector.size, loaderBytes: plan.injector.loader.size, ...times } };
       return times;
@@ -301,7 +309,17 @@ export class RegistryMode {
     if (!nodePort) throw new AbortError(`the registry's Service in ${namespace} has no node port`, { exitCode: ExitCode.node, hint: 'Run install --registry --bootstrap configmap again.' });
     this.#nodePort = nodePort;
     this.report = { ...this.report!, endpoint: `http://127.0.0.1:${nodePort}` };
+    if (this.#credentials) {
+      // Nodes get no configuration here: pods pull with this Secret (imagePullSecrets), in any namespace it is copied to.
+      await ensurePullSecret(conn, namespace, `127.0.0.1:${nodePort}`, this.#credentials);
+      this.report = { ...this.report, pullSecret: PULL_SECRET };
+    }
     return nodePort;
+  }
+
+  /** The imagePullSecrets pods need for the references (with credentials), else none. */
+  pullSecrets(): string[] {
+    return this.#credentials && this.placement.bootstrap === 'configmap' ? [PULL_SECRET] : [];
   }
 
   /** Per image, the reference that pulls it from the in-cluster registry on any node (no node configuration needed). */

@@ -132,7 +132,7 @@ export function buildConfigMapRegistryTasks<R extends ListrRendererValue>(job: I
               title: `${nodePlan.facts.name}  ${nodePlan.facts.platform}`,
               task: async (ctx: InstallContext, task) => {
                 try {
-                  const report = await job.pullByReference(nodePlan, images, references);
+                  const report = await job.pullByReference(nodePlan, images, references, registry.pullSecrets());
                   const pulled = report.images.filter((i) => i.proof?.byPull).length;
                   task.title = `${nodePlan.facts.name}  ${pulled} of ${images.length} pulled from the registry by in-cluster reference`;
                   if (!report.smoke?.ok) throw new Error(`${nodePlan.facts.name}: ${report.smoke?.detail ?? 'pulls failed'}`);
