@@ -53,11 +53,11 @@ after(async () => {
   if (work) await rm(work, { recursive: true, force: true });
 });
 
-async function pushAll(transport: DirectTransport, chunkBytes: number, stallMs?: number) {
+async function pushAll(transport: DirectTransport, chunkBytes: number) {
   const reader = await BundleReader.open(bundle);
   try {
     const { metadata } = await readDescription(reader);
-    const pusher = new RegistryPusher(transport, { chunkBytes, ...(stallMs ? { stallMs } : {}) });
+    const pusher = new RegistryPusher(transport, { chunkBytes });
     const reports = [];
     for (const image of metadata.images) {
       const ref = parseReference(image.name);
@@ -98,29 +98,6 @@ test('every platform and the index byte for byte; a cut mid-blob is survived; a 
       [{ uploaded: 0, manifestsPut: 0, bytesSent: 0 }],
     );
     assert.equal(again.reports[0]!.present, 6);
-  } finally {
-    await target.stop();
-  }
-});
-
-test('a connection that goes silent mid-blob (open, nothing moves): the request is given up after the stall time and the upload continues', async () => {
-  const target = await startRegistry();
-  try {
-    const [host, port] = target.host.split(':');
-    const proxy = await startTcpCutProxy({ host: host!, port: Number(port) }, 512 << 10, 1, 'stall');
-    try {
-      const started = performance.now();
-      const { pusher, metadata } = await pushAll(new DirectTransport(`http://${proxy.host}:${proxy.port}`), 1 << 20, 2_000);
-      const seconds = (performance.now() - started) / 1000;
-      assert.equal(proxy.cuts(), 1, 'one connection went silent');
-      assert.equal(pusher.stats.resumed + pusher.stats.restarted, 1, JSON.stringify(pusher.stats));
-      assert.ok(seconds >= 2 && seconds < 30, `gave up on the silent request after the stall time, then went on: ${seconds.toFixed(1)} s`);
-      const raw = await run(skopeo, ['inspect', '--raw', '--tls-verify=false', `docker://${target.host}/push/web:1.0`], { encoding: 'buffer' });
-      const { createHash } = await import('node:crypto');
-      assert.equal(`sha256:${createHash('sha256').update(raw.stdout).digest('hex')}`, metadata.images[0]!.root.digest);
-    } finally {
-      await proxy.stop();
-    }
   } finally {
     await target.stop();
   }

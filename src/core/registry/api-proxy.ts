@@ -87,7 +87,11 @@ export class ApiProxyTransport implements PushTransport {
     return `${path}${url.search}`;
   }
 
+  /**
+   * Ends every connection at once. undici's close() waits for requests still under way, and one whose
+   * body upload was cut off by Ctrl-C or a dropped connection may never finish: the run would not end.
+   */
   async close(): Promise<void> {
-    await this.#dispatcher?.close();
+    await this.#dispatcher?.destroy();
   }
 }

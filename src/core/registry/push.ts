@@ -7,12 +7,12 @@
  * Docker-Content-Digest answer must be the digest lading sent. Bodies are
  * streamed from the bundle with bounded memory.
  */
-import { Readable, Transform, pipeline } from 'node:stream';
+import { Readable } from 'node:stream';
 import { ExitCode, RegistryError } from '../errors.js';
 import { MANIFEST_ACCEPT } from '../oci/media-types.js';
 import { isTransientNetworkError, sleep } from '../oci/retry.js';
 import { printable } from '../util/printable.js';
-import { header, type PushRequest, type PushResponse, type PushTransport } from './transport.js';
+import { header, type PushResponse, type PushTransport } from './transport.js';
 
 export interface BlobToPush {
   digest: string;
@@ -24,8 +24,6 @@ export interface PushOptions {
   chunkBytes?: number;
   /** Dropped connections tolerated per blob. */
   attempts?: number;
-  /** How long a request may move nothing (no byte of its body, no answer) before it counts as dropped. */
-  stallMs?: number;
   signal?: AbortSignal;
 }
 
@@ -69,7 +67,7 @@ export class RegistryPusher {
   }
 
   async hasBlob(repository: string, blob: BlobToPush): Promise<boolean> {
-    const res = await this.#send({ method: 'HEAD', path: `/v2/${repository}/blobs/${blob.digest}`, ...this.#signal() });
+    const res = await this.transport.send({ method: 'HEAD', path: `/v2/${repository}/blobs/${blob.digest}`, ...this.#signal() });
     await drain(res);
     if (res.status === 404) return false;
     if (res.status !== 200) return this.#fail(res, `HEAD blob ${blob.digest}`, '');
@@ -78,7 +76,7 @@ export class RegistryPusher {
 
   /** Does `reference` (a tag or a digest) already name exactly this manifest? */
   async hasManifest(repository: string, reference: string, digest: string): Promise<boolean> {
-    const res = await this.#send({ method: 'HEAD', path: `/v2/${repository}/manifests/${reference}`, headers: { accept: MANIFEST_ACCEPT }, ...this.#signal() });
+    const res = await this.transport.send({ method: 'HEAD', path: `/v2/${repository}/manifests/${reference}`, headers: { accept: MANIFEST_ACCEPT }, ...this.#signal() });
     await drain(res);
     return res.status === 200 && header(res, 'docker-content-digest') === digest;
   }
@@ -100,7 +98,7 @@ export class RegistryPusher {
     for (let dropped = 0; offset < blob.size; ) {
       const end = Math.min(blob.size, offset + this.#chunk) - 1;
       try {
-        const res = await this.#send({
+        const res = await this.transport.send({
           method: 'PATCH',
           path: location,
           headers: { 'content-type': 'application/octet-stream', 'content-range': `${offset}-${end}`, 'content-length': String(end - offset + 1) },
@@ -125,7 +123,7 @@ export class RegistryPusher {
 
   /** After a dropped PATCH: where the registry says the upload stands, or a new upload when it dropped it. */
   async #resume(repository: string, blob: BlobToPush, location: string): Promise<{ location: string; offset: number }> {
-    const res = await this.#send({ method: 'GET', path: location, ...this.#signal() });
+    const res = await this.transport.send({ method: 'GET', path: location, ...this.#signal() });
     await drain(res);
     if (res.status === 204) {
       this.stats.resumed++;
@@ -137,7 +135,7 @@ export class RegistryPusher {
   }
 
   async #startUpload(repository: string, blob: BlobToPush): Promise<string> {
-    const res = await this.#send({ method: 'POST', path: `/v2/${repository}/blobs/uploads/`, headers: { 'content-length': '0' }, ...this.#signal() });
+    const res = await this.transport.send({ method: 'POST', path: `/v2/${repository}/blobs/uploads/`, headers: { 'content-length': '0' }, ...this.#signal() });
     if (res.status !== 202) return this.#fail(res, `starting the upload of ${blob.digest}`, '');
     await drain(res);
     return this.#locate(res, undefined);
@@ -145,7 +143,7 @@ export class RegistryPusher {
 
   async #finish(repository: string, blob: BlobToPush, location: string): Promise<void> {
     const separator = location.includes('?') ? '&' : '?';
-    const res = await this.#send({ method: 'PUT', path: `${location}${separator}digest=${encodeURIComponent(blob.digest)}`, headers: { 'content-length': '0' }, ...this.#signal() });
+    const res = await this.transport.send({ method: 'PUT', path: `${location}${separator}digest=${encodeURIComponent(blob.digest)}`, headers: { 'content-length': '0' }, ...this.#signal() });
     if (res.status !== 201) return this.#fail(res, `closing the upload of ${blob.digest} in ${repository}`, '');
     await drain(res);
     const stored = header(res, 'docker-content-digest');
@@ -156,7 +154,7 @@ export class RegistryPusher {
 
   /** Puts a manifest or index, byte for byte, under a tag or its digest; the registry must name the same digest. */
   async pushManifest(repository: string, reference: string, bytes: Buffer, mediaType: string, digest: string): Promise<void> {
-    const res = await this.#send({
+    const res = await this.transport.send({
       method: 'PUT',
       path: `/v2/${repository}/manifests/${reference}`,
       headers: { 'content-type': mediaType, 'content-length': String(bytes.length) },
@@ -183,64 +181,6 @@ export class RegistryPusher {
   #signal(): { signal?: AbortSignal } {
     return this.options.signal ? { signal: this.options.signal } : {};
   }
-
-  /**
-   * One request, watched until its answer's body is consumed: a timer that keeps Node running, and a
-   * request that moves no byte of its body and gets no answer for `stallMs` is aborted as a dropped
-   * connection (which the upload loop continues from where the registry stands). A connection torn down
-   * at an unlucky moment can leave an HTTP client's promise unsettled with nothing else keeping the
-   * process alive: it would end mid-push without a word (Node's exit code 13).
-   */
-  async #send(req: PushRequest): Promise<PushResponse> {
-    const stallMs = this.options.stallMs ?? STALL_MS;
-    const controller = new AbortController();
-    const outer = req.signal;
-    const onOuter = () => controller.abort(outer!.reason);
-    if (outer?.aborted) controller.abort(outer.reason);
-    outer?.addEventListener('abort', onOuter, { once: true });
-    let last = Date.now();
-    const touch = () => (last = Date.now());
-    const watch = setInterval(() => {
-      if (Date.now() - last > stallMs) controller.abort(new StalledError(`${this.transport.name}: no progress for ${Math.round(stallMs / 1000)} s (${req.method} ${req.path.split('?')[0]})`));
-    }, Math.min(1_000, stallMs));
-    const done = () => {
-      clearInterval(watch);
-      outer?.removeEventListener('abort', onOuter);
-    };
-    try {
-      const body = req.body instanceof Readable ? watched(req.body, touch) : req.body;
-      const res = await this.transport.send({ ...req, ...(body ? { body } : {}), signal: controller.signal });
-      touch();
-      // The answer's body is small (or empty): watched until it is consumed or destroyed.
-      res.body.once('close', done);
-      if (res.body.closed || res.body.destroyed) done();
-      return res;
-    } catch (error) {
-      done();
-      if (controller.signal.reason instanceof StalledError && !outer?.aborted) throw controller.signal.reason;
-      throw error;
-    }
-  }
-}
-
-/** `source`, passed through as it is read (backpressure kept), calling `onBytes` on each piece. */
-function watched(source: Readable, onBytes: () => void): Readable {
-  const through = new Transform({
-    transform(chunk: Buffer, _encoding, callback) {
-      onBytes();
-      callback(null, chunk);
-    },
-  });
-  // Either end failing or destroyed takes the other with it (a destroyed request body stops the file read).
-  return pipeline(source, through, () => undefined);
-}
-
-/** How long a request may move nothing before it counts as a dropped connection. */
-const STALL_MS = 60_000;
-
-/** A request that moved nothing for too long: handled as a dropped connection (the upload is continued). */
-class StalledError extends Error {
-  readonly code = 'ETIMEDOUT';
 }
 
 /** The first `bytes` of a stream (the rest is not read). */
