@@ -86,19 +86,8 @@ func runGate(args []string) {
 	}
 	logLine("gate: listening on " + ln.Addr().String() + ", forwarding to " + upstream)
 	stopOnSignal()
-	slots := make(chan struct{}, maxConnections)
-	for {
-		slots <- struct{}{}
-		c, err := ln.Accept()
-		if err != nil {
-			<-slots
-			time.Sleep(50 * time.Millisecond)
-			continue
-		}
-		go func() {
-			defer func() { <-slots }()
-			g.serveConn(c)
-		}()
+	if err := acceptConns(ln, g.serveConn); err != nil {
+		fail("gate: "+err.Error(), 1)
 	}
 }
 

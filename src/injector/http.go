@@ -88,6 +88,12 @@ func (c deadlineConn) Write(p []byte) (int, error) {
 }
 
 func serve(ln net.Listener, handle func(*request, *response)) error {
+	return acceptConns(ln, func(c net.Conn) { serveConn(c, handle) })
+}
+
+// acceptConns serves each connection in its own goroutine, at most maxConnections at once, until the
+// listener is closed.
+func acceptConns(ln net.Listener, serveOne func(net.Conn)) error {
 	slots := make(chan struct{}, maxConnections)
 	for {
 		slots <- struct{}{}
@@ -102,7 +108,7 @@ func serve(ln net.Listener, handle func(*request, *response)) error {
 		}
 		go func() {
 			defer func() { <-slots }()
-			serveConn(c, handle)
+			serveOne(c)
 		}()
 	}
 }
