@@ -5,6 +5,7 @@
  *           skopeo copy (each image into one shared OCI layout, then tar, i.e. one archive) vs lading create,
  *           measured in the order lading, skopeo, skopeo, lading and averaged
  *   verify  lading verify vs sha256sum over the same bundle file
+ *   delta   the same set with one image's own 8 MiB layer changed, create --since the first bundle: its size
  *
  * Prints wall times, ratios (lading / peer; < 1.0 means lading is faster) and peak RSS.
  * Options: --base-mib N (256), --big-mib N (1024), --keep (leave the work dir), --verbose (show the tools' output).
@@ -134,9 +135,19 @@ async function main(): Promise<void> {
 
     const bundleBytes = (await stat(bundle)).size;
     const skopeoBytes = s1.bytes;
+
+    // An update: the same six images with app1's own 8 MiB layer changed, as a delta against the bundle above.
+    const changed = await pushImage(registry, { repository: 'bench/app1', tag: '1.1', layers: [base, { randomBytes: 8 * MiB, seed: 'bench-app-1-v2' }] });
+    const deltaSpec = join(work, 'delta.yaml');
+    await writeFile(deltaSpec, specText([changed.ref, ...refs.slice(1)], ['linux/amd64']));
+    const deltaBundle = join(work, 'bench-delta.lading.tar');
+    await settle();
+    const delta = await measure(LADING_BIN, ['create', deltaSpec, '-o', deltaBundle, '--since', bundle, '--no-tui'], { ...process.env, LADING_CACHE_DIR: join(work, 'cache-delta'), CI: '1' });
+    const deltaBytes = (await stat(deltaBundle)).size;
     const rows: Array<[string, string, string, string, string]> = [
       ['pull 6 images into one archive (mean of 2)', `lading create ${fmt(lading.seconds)}`, `skopeo copy + tar ${fmt(skopeoSeconds)}`, (lading.seconds / skopeoSeconds).toFixed(2), `lading ${mib(lading.peakRssKiB)} / skopeo ${mib(skopeoRss)}`],
       ['verify the bundle', `lading verify ${fmt(verify.seconds)}`, `sha256sum ${fmt(sha.seconds)}`, (verify.seconds / sha.seconds).toFixed(2), `lading ${mib(verify.peakRssKiB)}`],
+      ['update with one 8 MiB layer changed (create --since)', `delta ${(deltaBytes / MiB).toFixed(1)} MiB in ${fmt(delta.seconds)}`, `whole bundle ${(bundleBytes / MiB).toFixed(0)} MiB`, (deltaBytes / bundleBytes).toFixed(4), `lading ${mib(delta.peakRssKiB)}`],
     ];
     console.log('');
     console.log(`archive sizes: lading ${(bundleBytes / MiB).toFixed(0)} MiB, skopeo ${(skopeoBytes / MiB).toFixed(0)} MiB`);

@@ -1,10 +1,11 @@
-// npm run demo [-- --scale N] [--serve-only] [--output FILE] [-- extra lading create flags]
+// npm run demo [-- --scale N] [--serve-only] [--cluster] [--output FILE] [-- extra lading create flags]
 //
 // Needs nothing but Node: builds the sample images (fixtures/demo/images.ts) with our own code into
 // a seed bundle, serves it with `lading serve` on 127.0.0.1:5055 ($LADING_DEMO_PORT), runs
 // `lading create fixtures/demo/lading.yaml -o out/demo.lading.tar` on this terminal (the live view
 // draws here), then `lading inspect` and `lading verify` of the result, stops the server, and exits
 // with the first failing exit code (0 when all passed). Every step runs bin/lading, as a user would.
+// --cluster goes on to the air-gapped half on the project's test cluster (scripts/demo-cluster.ts).
 
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdirSync } from 'node:fs';
@@ -13,30 +14,35 @@ import path from 'node:path';
 import { createInterface } from 'node:readline';
 import { demoPort } from '../fixtures/demo/images.js';
 import { ensureSeedBundle } from '../fixtures/demo/seed.js';
+import { clusterHalf } from './demo-cluster.js';
 import { REPO_ROOT, demoSpecFor, demoStateDir } from '../fixtures/demo/spec.js';
 
 const LADING = path.join(REPO_ROOT, 'bin', 'lading');
-const USAGE = `usage: npm run demo -- [--scale N] [--serve-only] [--output FILE] [-- <extra lading create flags>]
+const USAGE = `usage: npm run demo -- [--scale N] [--serve-only] [--cluster] [--output FILE] [-- <extra lading create flags>]
   --scale N      multiply the size of the demo's random layers (default 1: ~16 MiB in all)
   --serve-only   only serve the sample images (lading serve) until Ctrl-C, to pull from with other tools
+  --cluster      then the air-gapped half on the test cluster (root; bash test/cluster/build first):
+                 install in the live view, a node's hard reset, and lading check --repair
   --output FILE  the bundle to write (default out/demo.lading.tar)
 env: LADING_DEMO_PORT (default 5055), LADING_DEMO_DIR (seed bundle; default .state/demo), LADING_CACHE_DIR`;
 
 interface Args {
   scale: number;
   serveOnly: boolean;
+  cluster: boolean;
   output: string;
   extra: string[];
 }
 
 function parseArgs(argv: string[]): Args {
-  const args: Args = { scale: 1, serveOnly: false, output: path.join(REPO_ROOT, 'out', 'demo.lading.tar'), extra: [] };
+  const args: Args = { scale: 1, serveOnly: false, cluster: false, output: path.join(REPO_ROOT, 'out', 'demo.lading.tar'), extra: [] };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i]!;
     if (a === '--') {
       args.extra = argv.slice(i + 1);
       break;
     } else if (a === '--serve-only') args.serveOnly = true;
+    else if (a === '--cluster') args.cluster = true;
     else if (a === '--scale') args.scale = Number(argv[++i]);
     else if (a === '--output') args.output = path.resolve(argv[++i] ?? '');
     else if (a === '-h' || a === '--help') {
@@ -131,7 +137,12 @@ async function main(): Promise<number> {
     let code = await lading(['create', rel(spec), '-o', args.output, '--force', ...args.extra]);
     if (code === 0) code = await lading(['inspect', args.output]);
     if (code === 0) code = await lading(['verify', args.output]);
-    console.log(code === 0 ? `\ndemo: done in ${((performance.now() - t0) / 1000).toFixed(1)} s: ${rel(args.output)} created, inspected and verified` : `\ndemo: stopped (exit code ${code})`);
+    if (code === 0 && args.cluster) {
+      // The air gap: nothing serves the images any more.
+      await stop(server);
+      code = await clusterHalf(args.output);
+    }
+    console.log(code === 0 ? `\ndemo: done in ${((performance.now() - t0) / 1000).toFixed(1)} s: ${rel(args.output)} created, inspected and verified${args.cluster ? ', installed, and repaired after a node reset' : ''}` : `\ndemo: stopped (exit code ${code})`);
     return code;
   } finally {
     await stop(server);

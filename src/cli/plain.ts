@@ -1,4 +1,5 @@
 /** Plain-text renderings for the no-terminal mode: fixed lines, no cursor movement. */
+import type { BundleBase } from '../core/bundle/layout.js';
 import { printableLines } from '../core/util/printable.js';
 import type { CreateSummary } from '../core/bundle/summary.js';
 import type { InspectReport } from '../core/bundle/inspect.js';
@@ -19,13 +20,20 @@ export function createSummaryLines(s: CreateSummary): string[] {
   ];
 }
 
+/** A delta's base as an operator reads it: a bundle (its lading.json) or a cluster's inventory. */
+export function describeBase(base: BundleBase): string {
+  return base.cluster !== undefined || base.name === 'inventory'
+    ? `the inventory taken ${base.version} of cluster ${base.cluster ?? '(uid unknown)'} (inventory file ${base.metadataDigest})`
+    : `${base.name} ${base.version} (lading.json ${base.metadataDigest})`;
+}
+
 export function inspectLines(r: InspectReport): string[] {
   const lines = [
     `${r.name} ${r.version}  (created ${r.createdAt} by lading ${r.toolVersion})`,
     `File      ${r.bundle}  ${formatBytes(r.fileBytes)}`,
     `Platforms ${r.platforms.join(', ')}`,
     ...(r.delta
-      ? [`Delta     against ${r.delta.base.name} ${r.delta.base.version} (lading.json ${r.delta.base.metadataDigest}): ${r.delta.omittedLayers} layers, ${formatBytes(r.delta.omittedBytes)} left out, which the target must hold`]
+      ? [`Delta     against ${describeBase(r.delta.base)}: ${r.delta.omittedLayers} layers, ${formatBytes(r.delta.omittedBytes)} left out, which the target must hold`]
       : []),
     '',
   ];
@@ -46,7 +54,7 @@ export function inspectLines(r: InspectReport): string[] {
 export function verifyLines(r: VerifyReport): string[] {
   const head = `${r.ok ? 'OK' : 'FAILED'}  ${r.bundle}: ${r.images} images, ${r.blobsChecked} blobs, ${formatBytes(r.bytesChecked)} hashed`;
   const delta = r.base
-    ? [`  delta against ${r.base.name} ${r.base.version}: the target must hold ${r.expectedOnTarget?.length ?? 0} layers it leaves out${r.expectedOnTarget?.length ? ':' : ''}`, ...(r.expectedOnTarget ?? []).map((o) => `    ${o.digest} (${formatBytes(o.size)})`)]
+    ? [`  delta against ${describeBase(r.base)}: the target must hold ${r.expectedOnTarget?.length ?? 0} layers it leaves out${r.expectedOnTarget?.length ? ':' : ''}`, ...(r.expectedOnTarget ?? []).map((o) => `    ${o.digest} (${formatBytes(o.size)})`)]
     : [];
   return [head, ...delta.map(printableLines), ...r.problems.map((p) => `  ✖ ${printableLines(p.message)}`)];
 }

@@ -6,6 +6,7 @@
 import { Command, CommanderError, Option } from 'commander';
 import { AbortError, ExitCode } from '../core/errors.js';
 import { LADING_VERSION } from '../core/version.js';
+import { setTraceSink } from '../core/util/trace.js';
 import { formatErrorBanner } from '../ui/banner.js';
 import { runCreate } from './commands/create.js';
 import { runInspect } from './commands/inspect.js';
@@ -77,6 +78,7 @@ export function buildProgram(streams: Streams, env: NodeJS.ProcessEnv, setExit: 
     .addOption(new Option('-o, --output <file>', 'bundle file to write (default: NAME-VERSION.lading.tar)').env('LADING_OUTPUT'))
     .option('-f, --force', 'replace the output file if it exists')
     .addOption(new Option('--since <bundle>', 'write a delta: leave out the layers this earlier bundle holds (manifests and configs always go in); the site must have installed it').env('LADING_SINCE'))
+    .addOption(new Option('--against <inventory>', 'write a delta: leave out the layers every node of this inventory holds (lading inventory -o FILE on the target cluster)').env('LADING_AGAINST').conflicts('since'))
     .addOption(new Option('--split <size>', 'write the bundle as parts of at most SIZE (e.g. 4GiB for FAT32): NAME.tar.001, .002, ... and NAME.parts, which every command takes').env('LADING_SPLIT'))
     .addOption(
       new Option('--insecure-registry <host>', 'allow plain HTTP / unverified TLS for this registry (repeatable)')
@@ -172,7 +174,11 @@ What it does:
      whatever the image then does
   5. what was put on each node (bundle, time, the node's boot id, images) is recorded in a ConfigMap
      lading-node-NODE in --namespace, for lading check after a reset
-  6. agent pods are removed at the end, on failure and on Ctrl-C
+  6. agent pods are removed at the end, on failure and on Ctrl-C (a second Ctrl-C, or cleanup still
+     running 30 s later, stops at once with exit 130)
+  A delta bundle (create --since or --against) first asks every node, before any changes, whether its
+  runtime holds each layer the delta leaves out (for the images it lacks), and stops (exit 10) naming
+  node and layers when one does not; one made against another cluster's inventory is refused (exit 7).
   --registry instead: the registry image (spec.registry.image) goes onto one node by node injection,
   pinned (in CRI-O's read-only store on CRI-O), and runs there as Deployment lading-registry on that
   node's own address (hostNetwork, data in /var/lib/lading/registry on the node, which survives the pod
@@ -248,6 +254,29 @@ Permissions needed: as for lading install, but configmaps are only read (get).`,
       setExit(await runCheck(bundle, flags, streams, env));
     });
 
+  const inventory = program
+    .command('inventory')
+    .description('Record what every node\'s runtime holds (images, and blobs where lading imports) for create --against. Changes nothing.');
+  addClusterOptions(inventory)
+    .requiredOption('-o, --output <file>', 'inventory file to write (JSON; replaced whole, never half-written)')
+    .addHelpText(
+      'after',
+      `
+A short-lived agent pod per node lists the runtime's images and the blobs it holds where lading's imports
+land (containerd: the k8s.io namespace's content store; CRI-O: lading's read-only image store), and when
+registry mode runs in --namespace, what its registry holds (asked through the API server). The file
+names the cluster by the uid of its kube-system namespace. Carry it out to the connected side, then
+  lading create SPEC --against inventory.json
+writes a delta without the layers every node (and the registry) holds; install on another cluster is
+refused, and install
+checks again on every node that each left-out layer is there before it changes anything.
+Permissions needed: as for lading check.`,
+    )
+    .action(async (flags) => {
+      const { runInventory } = await import('./commands/inventory.js');
+      setExit(await runInventory(flags, streams, env));
+    });
+
   return program;
 }
 
@@ -277,6 +306,7 @@ function addClusterOptions(command: Command): Command {
 
 export async function main(argv: string[], streams: Streams, env: NodeJS.ProcessEnv): Promise<number> {
   let exitCode: number = ExitCode.ok;
+  setTraceSink(env.LADING_DEBUG ? (line) => streams.stderr.write(line) : undefined);
   const program = buildProgram(streams, env, (code) => {
     exitCode = code;
   });

@@ -91,3 +91,16 @@ test('a base that is missing or not a bundle is refused before anything is pulle
   const dir = await create('dir-base', [v2.ref], ['--since', work]);
   assert.equal(dir.r.code, 7);
 });
+
+test('an inventory that is missing or not an inventory is refused before anything is pulled; --since and --against exclude each other', async () => {
+  const missing = await create('no-inventory', [v2.ref], ['--against', join(work, 'nope.json')]);
+  assert.equal(missing.r.code, 2);
+  assert.match(missing.r.stderr, /cannot read the inventory .*nope\.json: ENOENT/);
+  await writeFile(join(work, 'not-inventory.json'), JSON.stringify({ schema: 'lading.dev/bundle/v1alpha1' }));
+  const wrong = await create('wrong-inventory', [v2.ref], ['--against', join(work, 'not-inventory.json')]);
+  assert.equal(wrong.r.code, 2);
+  assert.match(wrong.r.stderr, /not-inventory\.json is not a lading inventory: expected "schema": "lading\.inventory\/v1"/);
+  const both = await create('both', [v2.ref], ['--against', join(work, 'not-inventory.json'), '--since', join(work, 'old.tar')]);
+  assert.equal(both.r.code, 2);
+  assert.match(both.r.stderr, /cannot be used with option/);
+});

@@ -13,6 +13,7 @@ import { CreateJob, defaultBundleFileName } from '../../core/create/create-job.j
 import { buildCreateTasks } from '../../core/tasks/create-tasks.js';
 import type { CreateSummary } from '../../core/bundle/summary.js';
 import { LADING_VERSION } from '../../core/version.js';
+import { readInventoryBase } from '../../core/inventory/inventory.js';
 import { onInterrupt } from '../interrupt.js';
 import { pickOutputMode, writeJson, type Streams } from '../output.js';
 import { createSummaryLines } from '../plain.js';
@@ -23,6 +24,7 @@ export interface CreateFlags {
   force?: boolean;
   split?: string;
   since?: string;
+  against?: string;
   insecureRegistry: string[];
   caFile: string[];
   cacheDir?: string;
@@ -85,7 +87,7 @@ export async function runCreate(specPath: string, flags: CreateFlags, streams: S
   // A split bundle's name on disk is its parts list (NAME.parts) next to NAME.tar.001, ...
   await checkOutput(splitBytes ? partsListPath(output) : output, Boolean(flags.force));
   // A delta's base is read (and checked) before anything is pulled: a wrong base costs nothing.
-  const base = flags.since === undefined ? undefined : await readDeltaBase(flags.since);
+  const base = flags.since !== undefined ? await readDeltaBase(flags.since) : flags.against !== undefined ? await readInventoryBase(flags.against) : undefined;
   const caCertificates = await readCaFiles(flags.caFile);
   const mode = pickOutputMode(flags, streams, env);
 

@@ -10,6 +10,7 @@ import { InstallJob } from '../../core/install/install-job.js';
 import type { InstallReport } from '../../core/install/report.js';
 import { planLines, reportLines, restoreLines } from '../../ui/install-lines.js';
 import { buildInstallTasks, buildPreflightTasks, buildRestorePreflightTasks, buildRestoreTasks } from '../../core/tasks/install-tasks.js';
+import { traced } from '../../core/util/trace.js';
 import { onInterrupt, type Interrupt } from '../interrupt.js';
 import { RegistryMode } from '../../core/registry/registry-mode.js';
 import { AUTH_SECRET } from '../../core/registry/auth.js';
@@ -164,8 +165,10 @@ async function installRegistry(run: ClusterRun, flags: InstallFlags, streams: St
     return undefined;
   }
   onConfirmed();
-  await runTasksView(mode, streams, progress, (renderer, rendererOptions, outputIntervalMs) =>
-    (placement.bootstrap === 'configmap' ? buildConfigMapRegistryTasks : buildRegistryTasks)(job, registry, { renderer, rendererOptions, concurrency, progress, outputIntervalMs }),
+  await traced('install: registry tasks', () =>
+    runTasksView(mode, streams, progress, (renderer, rendererOptions, outputIntervalMs) =>
+      (placement.bootstrap === 'configmap' ? buildConfigMapRegistryTasks : buildRegistryTasks)(job, registry, { renderer, rendererOptions, concurrency, progress, outputIntervalMs }),
+    ),
   );
   if (interrupt.signal.aborted) throw interrupt.signal.reason;
   const report = job.report();
@@ -235,7 +238,7 @@ export async function runInstall(bundle: string | undefined, flags: InstallFlags
   } catch (error) {
     throw interrupt.signal.aborted ? interrupt.signal.reason : error;
   } finally {
-    if (touched) await job.cleanup();
+    if (touched) await traced('install: removing the agents', () => job.cleanup());
     interrupt.dispose();
   }
 }

@@ -51,8 +51,10 @@ export interface BundleImage {
 export interface BundleBase {
   name: string;
   version: string;
-  /** sha256 of the base's lading.json bytes: it lists every digest of the base, so it names the base exactly. */
+  /** sha256 of the base's lading.json bytes (or of the inventory file): it lists every digest of the base, so it names the base exactly. */
   metadataDigest: string;
+  /** A delta made against `lading inventory`: the uid of that cluster's kube-system namespace. */
+  cluster?: string;
 }
 
 export interface BundleMetadata {

@@ -6,6 +6,7 @@
  * images. What the manifests themselves say is checked by verify
  * (./claims.ts), which reads the blobs.
  */
+import { CLUSTER_UID } from '../inventory/inventory.js';
 import { InvalidReferenceError, formatReference, parseReference } from '../oci/reference.js';
 import { Problems, BUNDLE_NAME, BUNDLE_VERSION, ROOT_MEDIA_TYPES, SHA256_DIGEST, checkDescriptor, checkIndex, checkMirror, checkPlatformText } from '../oci/validate.js';
 import type { ImageIndex } from '../oci/types.js';
@@ -122,6 +123,7 @@ function checkDelta(value: Record<string, unknown>, problems: Problems): void {
   if (!isObject(base) || typeof base.name !== 'string' || !BUNDLE_NAME.test(base.name) || typeof base.version !== 'string' || !BUNDLE_VERSION.test(base.version) || typeof base.metadataDigest !== 'string' || !SHA256_DIGEST.test(base.metadataDigest)) {
     return problems.add('base', 'expected {name, version, metadataDigest} of the bundle this delta was made against');
   }
+  if (base.cluster !== undefined && (typeof base.cluster !== 'string' || !CLUSTER_UID.test(base.cluster))) problems.add('base.cluster', `${shown(base.cluster)} is not a cluster's uid`);
   if (!Array.isArray(omitted) || omitted.length > 1_000_000) return problems.add('omitted', 'expected the list of layers the delta leaves out');
   const layers = new Map<string, number>();
   for (const image of (value.images as BundleImage[] | undefined) ?? []) for (const p of image.platforms ?? []) for (const l of p.layers ?? []) layers.set(l.digest, l.size);

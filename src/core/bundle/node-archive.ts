@@ -32,6 +32,8 @@ export interface NodeArchivePlan {
   blobs: BundleBlobRef[];
   /** Bytes of blob content the archive carries (what a progress bar counts). */
   bytes: number;
+  /** A delta's layers the archive leaves out: the node's runtime must already hold them. */
+  fromTarget: BundleBlobRef[];
 }
 
 function parse(platform: string): Platform {
@@ -39,21 +41,27 @@ function parse(platform: string): Platform {
   return normalizePlatform({ os: os!, architecture: architecture!, variant });
 }
 
-/** Which images of the bundle a node of `platform` can run, and the blobs that takes. */
-export function planNodeArchive(images: BundleImage[], platform: string): NodeArchivePlan {
+/**
+ * Which images of the bundle a node of `platform` can run, and the blobs that
+ * takes. `omitted`: a delta's layers, which the archive leaves out (listed in
+ * `fromTarget`, for the check that the node holds them).
+ */
+export function planNodeArchive(images: BundleImage[], platform: string, omitted: ReadonlySet<string> = new Set()): NodeArchivePlan {
   const wanted = parse(platform);
   const chosen: NodeArchivePlan['images'] = [];
   const blobs = new Map<string, BundleBlobRef>();
+  const fromTarget = new Map<string, BundleBlobRef>();
   for (const image of images) {
     const match = image.platforms.find((p) => platformMatches(wanted, parse(p.platform)));
     if (!match) continue;
     chosen.push({ image, platform: match });
     for (const blob of [image.root, match.manifest, match.config, ...match.layers]) {
-      if (!blobs.has(blob.digest)) blobs.set(blob.digest, blob);
+      const into = omitted.has(blob.digest) ? fromTarget : blobs;
+      if (!into.has(blob.digest)) into.set(blob.digest, blob);
     }
   }
   const list = [...blobs.values()];
-  return { platform, images: chosen, blobs: list, bytes: list.reduce((sum, b) => sum + b.size, 0) };
+  return { platform, images: chosen, blobs: list, bytes: list.reduce((sum, b) => sum + b.size, 0), fromTarget: [...fromTarget.values()] };
 }
 
 /** `repo@sha256:...` for a tagged name: the name a pull by digest asks the runtime for. */
@@ -121,7 +129,7 @@ export function streamNodeArchive(reader: BundleReader, plan: NodeArchivePlan, o
     for (const blob of plan.blobs) {
       const located = reader.blobEntry(blob.digest);
       if (!located || located.size !== blob.size) {
-        throw new AbortError(`${reader.path} lacks blob ${blob.digest}`, { exitCode: ExitCode.bundle, hint: 'A delta bundle is installed only where its base is: serve both (lading serve BASE DELTA), or install the whole bundle.' });
+        throw new AbortError(`${reader.path} lacks blob ${blob.digest}`, { exitCode: ExitCode.bundle, hint: 'Copy the bundle again, or create it again.' });
       }
       const entry = pack.entry({ name: blobPath(blob.digest), size: blob.size, mode: 0o644, mtime: EPOCH });
       await pipeline(reader.openEntry(located), new VerifyingStream(blob, `bundle blob ${blob.digest}`, onBytes), entry);

@@ -18,6 +18,13 @@ describe('the node agent', () => {
     assert.equal(pickAgentImage({ status: { images: [{ names: ['nginx:1'] }] } } as k8s.V1Node), undefined);
   });
 
+  it('prefers a pause image from where sandbox images come from over a smaller one a bundle brought', () => {
+    const node = { status: { images: [{ names: ['127.0.0.1:5055/demo/pause:3.10'], sizeBytes: 6_000 }, { names: ['registry.k8s.io/pause:3.10'], sizeBytes: 320_000 }] } } as k8s.V1Node;
+    assert.equal(pickAgentImage(node), 'registry.k8s.io/pause:3.10');
+    const k3s = { status: { images: [{ names: ['example.com/pause:1'], sizeBytes: 10 }, { names: ['docker.io/rancher/mirrored-pause:3.6'], sizeBytes: 300_000 }] } } as k8s.V1Node;
+    assert.equal(pickAgentImage(k3s), 'docker.io/rancher/mirrored-pause:3.6');
+  });
+
   it('is pinned, privileged, tolerates every taint, never pulls, sees the host at /host, and shares no host namespace', () => {
     const pod = agentPod('lading-system', 'node-a', 'registry.k8s.io/pause:3.10');
     const spec = pod.spec!;

@@ -26,11 +26,18 @@ export interface NodeAgent extends HostShell {
   image: string;
 }
 
-/** The image an agent can use on a node: the sandbox (pause) image, else the smallest present image. */
+/** Where the kubelet's and distributions' sandbox images come from (kubeadm, older kubeadm, k3s/RKE2, OpenShift/EKS/GKE mirrors). */
+const SANDBOX_SOURCES = /^(registry\.k8s\.io|k8s\.gcr\.io|(docker\.io\/)?rancher\/mirrored-pause|[^/]+\.dkr\.ecr\.[^/]+\.amazonaws\.com\/eks\/pause|gke\.gcr\.io)[/:]/;
+
+/**
+ * The image an agent can use on a node: its sandbox (pause) image, as its status lists it. A pause image
+ * from where sandbox images come from is preferred over any other image named pause (a bundle may carry
+ * one that is not the runtime's, and need not even run), then the smallest.
+ */
 export function pickAgentImage(node: k8s.V1Node): string | undefined {
   const images = node.status?.images ?? [];
-  const named = images.flatMap((i) => (i.names ?? []).filter((n) => !n.includes('@sha256:')).map((name) => ({ name, size: i.sizeBytes ?? 0 })));
-  const pause = named.filter((i) => /\/pause:|^pause:/.test(i.name)).sort((a, b) => a.size - b.size)[0];
+  const named = images.flatMap((i) => (i.names ?? []).filter((n) => !n.includes('@sha256:')).map((name) => ({ name, size: i.sizeBytes ?? 0, known: SANDBOX_SOURCES.test(name) ? 0 : 1 })));
+  const pause = named.filter((i) => /(^|\/)(mirrored-)?pause:/.test(i.name)).sort((a, b) => a.known - b.known || a.size - b.size)[0];
   return pause?.name;
 }
 

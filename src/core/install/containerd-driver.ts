@@ -11,7 +11,7 @@ import { AbortError, ExitCode } from '../errors.js';
 import type { HostShell } from '../host.js';
 import { readHostFile, writeHostFileWithBackup } from '../config/host-files.js';
 import { enableConfigPath, hostsTomlPath, mergeHostsToml, readContainerdRegistryConfig, type Mirror } from '../config/mirrors.js';
-import { announcedSocket, detectContainerd, importArchive, listImages, pinImages, unpinLadings } from '../runtimes/containerd.js';
+import { announcedSocket, detectContainerd, importArchive, listBlobs, listImages, pinImages, unpinLadings } from '../runtimes/containerd.js';
 import { diskSpaceAt } from './disk-space.js';
 import type { ConfigureResult, DriverOptions, Listing, RuntimeDriver } from './drivers.js';
 import { systemctl } from './systemctl.js';
@@ -92,10 +92,11 @@ export async function containerdDriver(agent: NodeAgent, facts: NodeFacts, optio
       }
       return listing;
     },
+    blobs: () => listBlobs(agent, runtime),
     names: containerdNames,
     diskSpace: () => diskSpaceAt(agent, runtime.root),
-    inject: (reader, images, platform, onBytes, signal) =>
-      importArchive(agent, runtime, streamNodeArchive(reader, planNodeArchive(images, platform), { onBytes }), signal),
+    inject: (reader, images, platform, { onBytes, signal, omitted }) =>
+      importArchive(agent, runtime, streamNodeArchive(reader, planNodeArchive(images, platform, omitted), { onBytes }), signal),
     pin: (names) => pinImages(agent, runtime, names),
     unpin: () => unpinLadings(agent, runtime),
     // Images in containerd's content store survive restarts as they are; only mirrors need configuring.

@@ -13,7 +13,7 @@ import { dirOf } from '../config/host-paths.js';
 import { CRIO_DROP_IN, crioMirrorsDropIn } from '../config/mirrors.js';
 import { CRIO_AUTH_DIRS, CRIO_AUTH_DROP_IN, CRIO_AUTH_FILE, crioAuthDropIn, mergeAuthJson } from '../config/auth-json.js';
 import type { CrioSettings } from '../runtimes/runtime-config.js';
-import { configureStore, detectContainersStorage, listStore, listStoreAt, loadIntoStore, storeImagesFile } from '../runtimes/containers-storage.js';
+import { configureStore, detectContainersStorage, listStore, listStoreAt, listStoreBlobs, loadIntoStore, storeImagesFile } from '../runtimes/containers-storage.js';
 import { shellQuote } from '../host.js';
 import type { NodeConfig } from '../runtimes/node-config.js';
 import { diskSpaceAt } from './disk-space.js';
@@ -35,12 +35,13 @@ export async function crioDriver(agent: NodeAgent, facts: NodeFacts, options: Dr
       for (const [name, digest] of await listStore(agent, store)) listing.set(name, { digest, pinnedBy: 'read-only store' });
       return listing;
     },
+    blobs: () => listStoreBlobs(agent, store),
     names: (image) => [image.name],
     diskSpace: () => diskSpaceAt(agent, store.root),
-    inject: async (reader, images, platform, onBytes, signal) => {
-      // podman and skopeo read one image per archive.
+    inject: async (reader, images, platform, { onBytes, signal, omitted }) => {
+      // podman and skopeo read one image per archive; a blob the store has is not read from it (a delta's layers).
       for (const image of images) {
-        const plan = planNodeArchive([image], platform);
+        const plan = planNodeArchive([image], platform, omitted);
         await loadIntoStore(agent, store, image.name, streamNodeArchive(reader, plan, { onBytes, digestNames: false }), signal);
       }
     },

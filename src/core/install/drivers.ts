@@ -38,11 +38,13 @@ export interface RuntimeDriver {
   /** For the report: runtime and where lading reached it. */
   description: string;
   list(): Promise<Listing>;
+  /** Digests of the blobs the runtime holds where lading's imports land: a delta's import may leave those out. */
+  blobs(): Promise<Set<string>>;
   /** Every name a pod may use for the image (tag, and on containerd `repo@digest`). */
   names(image: BundleImage): string[];
   /** Space on the filesystem where images land, if df tells. */
   diskSpace(): Promise<DiskSpace | undefined>;
-  inject(reader: BundleReader, images: BundleImage[], platform: string, onBytes: (n: number) => void, signal?: AbortSignal): Promise<void>;
+  inject(reader: BundleReader, images: BundleImage[], platform: string, options: InjectOptions): Promise<void>;
   /** Pins these names against the kubelet's image GC (nothing to do where the store already keeps them). */
   pin(names: string[]): Promise<void>;
   /** Takes off every pin lading set; returns the names. */
@@ -53,6 +55,13 @@ export interface RuntimeDriver {
   restart(how: 'reload' | 'restart'): Promise<void>;
   /** CRI-O: whether an image is in the default store (which a wipe empties) and in lading's additional store. */
   placement?(name: string): Promise<{ inDefaultStore: boolean; inAdditionalStore: boolean }>;
+}
+
+export interface InjectOptions {
+  onBytes: (n: number) => void;
+  signal?: AbortSignal | undefined;
+  /** A delta's layers: left out of the archive, the runtime holds them already. */
+  omitted?: ReadonlySet<string>;
 }
 
 export interface ConfigureResult {

@@ -24,7 +24,8 @@ import { freshReport, type InstallReport, type NodeReport } from './report.js';
 import { lostImages, nodeOk } from './outcome.js';
 import type { BundleIdentity } from './node-record.js';
 import type { OnStage } from './node-session.js';
-import { checkOnNode, installOnNode, mirrorOnNode, restoreOnNode, type NodeWork } from './node-work.js';
+import { checkOnNode, deltaBaseOnNode, installOnNode, inventoryOnNode, mirrorOnNode, restoreOnNode, type NodeWork } from './node-work.js';
+import type { InventoryNode } from '../inventory/inventory.js';
 import type { Mirror, MirrorAuth } from '../config/mirrors.js';
 import type { InstallOptions } from './options.js';
 
@@ -125,7 +126,10 @@ export class InstallJob {
     // The ConfigMap bootstrap runs no agent: registry mode checks what it needs itself.
     const noAgents = this.#options.bootstrap === 'configmap';
     await checkPermissions(conn, noAgents ? [{ verb: 'list', resource: 'nodes' }] : forCheck ? checkPermissionList(namespace) : installPermissions(namespace));
-    this.nodes = (await listNodes(conn, nodeSelector)).map((facts) => planNode(facts, metadata.images));
+    const otherCluster = await this.#deltaForOtherCluster(metadata);
+    if (otherCluster) throw otherCluster;
+    const omitted = new Set((metadata.omitted ?? []).map((o) => o.digest));
+    this.nodes = (await listNodes(conn, nodeSelector)).map((facts) => planNode(facts, metadata.images, omitted));
     const unfit = unfitNodes(this.nodes, metadata.platforms);
     if (unfit) throw unfit;
     if (!forCheck) {
@@ -156,6 +160,11 @@ export class InstallJob {
   /** Step 3 for one node: agent, runtime, what it lacks, space, the import, configuration, pins, proof and record. */
   installNode(plan: NodePlan, onStage: OnStage): Promise<NodeReport> {
     return installOnNode(this.#work(), plan, onStage);
+  }
+
+  /** A delta bundle: the layers it leaves out that this node lacks (empty when it holds them all, or for a whole bundle). */
+  deltaBaseOn(plan: NodePlan, onStage: OnStage): Promise<string[]> {
+    return plan.archive.fromTarget.length ? deltaBaseOnNode(this.#work(), plan, onStage) : Promise.resolve([]);
   }
 
   /** Registry mode for one node: its runtime pointed at `mirrors`, then a pull of each image by its original name. */
@@ -211,6 +220,33 @@ export class InstallJob {
       plan.alreadyPresent = plannedImages(plan).map((image) => image.name).filter((name) => !lost.has(name));
       plan.report = freshReport(plan.facts);
     }
+  }
+
+  /** A delta made against another cluster's inventory: refused by the clusters' identities, before any node is asked. */
+  async #deltaForOtherCluster(metadata: BundleMetadata): Promise<AbortError | undefined> {
+    const wanted = metadata.base?.cluster;
+    if (!wanted) return undefined;
+    const uid = await this.clusterUid();
+    if (!uid || uid === wanted) return undefined;
+    return new AbortError(`this delta bundle was made against the inventory of another cluster (kube-system uid ${wanted}; this cluster's is ${uid})`, {
+      exitCode: ExitCode.bundle,
+      hint: 'Run lading inventory on this cluster and create the delta against that, or install a whole bundle.',
+    });
+  }
+
+  /** `lading inventory` for one node (after preflightRestore, which needs no bundle). */
+  inventoryNode(plan: NodePlan, onStage: OnStage): Promise<InventoryNode> {
+    return inventoryOnNode(this.#options, plan, onStage);
+  }
+
+  /** The uid of the cluster's kube-system namespace: names the cluster whatever address it is reached at (undefined when not readable). */
+  async clusterUid(): Promise<string | undefined> {
+    return (await this.#options.conn.core.readNamespace({ name: 'kube-system' }).catch(() => undefined))?.metadata?.uid;
+  }
+
+  /** The cluster's version, as preflight read it. */
+  get clusterVersion(): string {
+    return this.#version;
   }
 
   /** `--restore`: puts back every runtime file lading recorded on the node (restarting the runtime if any was), and takes off lading's pins. */

@@ -80,7 +80,7 @@ describe('injectWithRetry', () => {
     const counted: number[] = [];
     const stages: string[] = [];
     const flaky = {
-      inject: async (_reader: unknown, _images: unknown, _platform: string, onBytes: (n: number) => void) => {
+      inject: async (_reader: unknown, _images: unknown, _platform: string, { onBytes }: { onBytes: (n: number) => void }) => {
         attempts++;
         onBytes(100);
         if (attempts < 3) throw new ExecConnectionError('exec', 'cut');

@@ -44,7 +44,9 @@ export interface SandboxHint {
  */
 async function startNodeAgent(options: SessionOptions, plan: NodePlan, sandbox: SandboxHint | undefined): Promise<NodeAgent> {
   const { conn, namespace, signal } = options;
-  const image = options.agentImage ?? pickAgentImage(plan.facts.node) ?? sandbox?.recorded;
+  // The runtime's own sandbox image as install recorded it, when the node still lists it, is the surest choice.
+  const recorded = sandbox?.recorded && plan.facts.images.has(sandbox.recorded) ? sandbox.recorded : undefined;
+  const image = options.agentImage ?? recorded ?? pickAgentImage(plan.facts.node) ?? sandbox?.recorded;
   try {
     return await startAgent(conn, { namespace, node: plan.facts.node, ...(image ? { image } : {}), ...(signal ? { signal } : {}) });
   } catch (error) {
@@ -87,7 +89,7 @@ export async function injectWithRetry(
   bundle: string,
   images: BundleImage[],
   platform: string,
-  events: { onBytes: (n: number) => void; onStage: OnStage; signal?: AbortSignal | undefined; retryDelayMs?: number },
+  events: { onBytes: (n: number) => void; onStage: OnStage; signal?: AbortSignal | undefined; retryDelayMs?: number; omitted?: ReadonlySet<string> },
 ): Promise<void> {
   const { signal } = events;
   let counted = 0;
@@ -95,13 +97,14 @@ export async function injectWithRetry(
     let sent = 0;
     const reader = await BundleReader.open(bundle);
     try {
-      await driver.inject(reader, images, platform, (n) => {
+      const onBytes = (n: number) => {
         sent += n;
         if (sent > counted) {
           events.onBytes(sent - counted);
           counted = sent;
         }
-      }, signal);
+      };
+      await driver.inject(reader, images, platform, { onBytes, signal, ...(events.omitted ? { omitted: events.omitted } : {}) });
       return;
     } catch (error) {
       if (!(error instanceof ExecConnectionError) || attempt >= INJECT_ATTEMPTS || signal?.aborted) throw error;

@@ -6,14 +6,15 @@
 import { AbortError, ExitCode } from '../errors.js';
 import { ProgressMeter } from '../progress.js';
 import type { BundleImage } from '../bundle/layout.js';
-import { planNodeArchive } from '../bundle/node-archive.js';
+import { planNodeArchive, type NodeArchivePlan } from '../bundle/node-archive.js';
 import { waitForNodeReady } from '../cluster/preflight.js';
 import { incompleteRestore } from '../config/host-restore.js';
 import type { Mirror } from '../config/mirrors.js';
 import { applyAfterRestore, driverFor, holds, namesToPin, pinnedBy, restoreRuntimeFiles, type Listing, type RuntimeDriver } from './drivers.js';
-import { spaceShortfall } from './disk-space.js';
+import { DEFAULT_KEEP_FREE_PERCENT, spaceShortfall } from './disk-space.js';
+import type { InventoryNode } from '../inventory/inventory.js';
 import { pulledImageReports, runPullPods, runSmokePods } from './smoke.js';
-import { notEnoughSpace, plannedImages, type NodePlan } from './plan.js';
+import { notEnoughSpace, omittedOf, plannedImages, type NodePlan } from './plan.js';
 import { warn, type NodeReport } from './report.js';
 import { imageOutcomes, isGood } from './outcome.js';
 import { sinceInstall, type BundleIdentity, type NodeRecord } from './node-record.js';
@@ -83,7 +84,11 @@ export async function installOnNode(work: NodeWork, plan: NodePlan, onStage: OnS
     const { driver, config } = await openRuntime(agent, work.options, plan, onStage, work.keepFreePercent);
     const before = await driver.list();
     const missing = plannedImages(plan).filter((image) => !holds(driver, before, image));
-    const toInject = planNodeArchive(missing, plan.facts.platform);
+    const omitted = omittedOf(plan);
+    const toInject = planNodeArchive(missing, plan.facts.platform, omitted);
+    // A delta: what it leaves out must be on the node (checked on every node before any changed; again here, where it is used).
+    const lacking = await lackingBaseLayers(driver, toInject);
+    if (lacking.length) throw deltaBaseMissing([{ node: plan.facts.name, lacking }]);
     const meter = new ProgressMeter(toInject.bytes);
     const key = `node:${plan.facts.name}`;
     progress.publish({ key, progress: meter.snapshot() });
@@ -100,6 +105,7 @@ export async function installOnNode(work: NodeWork, plan: NodePlan, onStage: OnS
         },
         onStage,
         signal,
+        omitted,
       });
       report.injectedBytes = toInject.bytes;
       report.injectMs = Math.round(performance.now() - started);
@@ -132,6 +138,37 @@ export async function installOnNode(work: NodeWork, plan: NodePlan, onStage: OnS
     await record(work, plan, sandboxImageOf(config, plan));
     return report;
   }, sandboxHint(recorded, plan));
+}
+
+/** The layers a delta's archive for this node leaves out that the runtime does not hold where imports land. */
+async function lackingBaseLayers(driver: RuntimeDriver, archive: NodeArchivePlan): Promise<string[]> {
+  if (archive.fromTarget.length === 0) return [];
+  const held = await driver.blobs();
+  return archive.fromTarget.filter((b) => !held.has(b.digest)).map((b) => b.digest);
+}
+
+/** A delta cannot go where its base is not: every node and the layers it lacks, named. */
+export function deltaBaseMissing(nodes: Array<{ node: string; lacking: string[] }>): AbortError {
+  const named = nodes.map(({ node, lacking }) => `${node} lacks ${lacking.length} of them (${lacking.slice(0, 3).join(', ')}${lacking.length > 3 ? ', ...' : ''})`);
+  return new AbortError(`this delta bundle leaves out layers the nodes must already hold: ${named.join('; ')}. Nothing was changed on any node`, {
+    exitCode: ExitCode.node,
+    hint: 'Install the bundle the delta was made against first (lading inspect names it), or install a whole bundle (lading create without --since/--against).',
+  });
+}
+
+/**
+ * Before a delta changes any node: which of the layers it leaves out each
+ * node's runtime lacks, for the images that node is still missing. Changes
+ * nothing on the node.
+ */
+export async function deltaBaseOnNode(work: NodeWork, plan: NodePlan, onStage: OnStage): Promise<string[]> {
+  return withAgent(work.options, plan, onStage, async (agent) => {
+    const { driver } = await openRuntime(agent, work.options, plan, onStage, work.keepFreePercent);
+    onStage(`listing what ${plan.facts.runtime} holds`);
+    const listing = await driver.list();
+    const missing = plannedImages(plan).filter((image) => !holds(driver, listing, image));
+    return lackingBaseLayers(driver, planNodeArchive(missing, plan.facts.platform, omittedOf(plan)));
+  });
 }
 
 /**
@@ -183,6 +220,17 @@ export async function checkOnNode(work: NodeWork, plan: NodePlan, onStage: OnSta
     if (since) report.sinceInstall = since;
     return report;
   }, sandboxHint(record, plan));
+}
+
+/** `lading inventory` for one node: the images and blobs its runtime holds where lading's imports land. Changes nothing. */
+export async function inventoryOnNode(options: InstallOptions, plan: NodePlan, onStage: OnStage): Promise<InventoryNode> {
+  return withAgent(options, plan, onStage, async (agent) => {
+    const { driver } = await openRuntime(agent, options, plan, onStage, DEFAULT_KEEP_FREE_PERCENT);
+    onStage(`listing what ${plan.facts.runtime} holds`);
+    const images = Object.fromEntries([...(await driver.list())].map(([name, image]) => [name, image.digest]));
+    const blobs = [...(await driver.blobs())].sort();
+    return { name: plan.facts.name, platform: plan.facts.platform, runtime: plan.facts.runtimeVersion, images, blobs };
+  });
 }
 
 /** `--restore`: puts back every runtime file lading recorded on the node (restarting the runtime if any was), and takes off lading's pins. */

@@ -15,6 +15,15 @@ describe('planNode', () => {
     assert.equal(bytesToAdd(plan), 100 + 10 + 10 + 4000, 'only what is not there yet takes space: web\'s root, manifest, config and layer');
   });
 
+  it('a delta: the layers it leaves out are not sent nor counted, and are named as what the node must hold', () => {
+    const layer = web.platforms[0]!.layers[0]!;
+    const plan = planNode(nodeFacts(), [web, tool], new Set([layer.digest]));
+    assert.deepEqual(plan.archive.fromTarget.map((b) => b.digest), [layer.digest]);
+    assert.ok(!plan.archive.blobs.some((b) => b.digest === layer.digest), 'not in the archive');
+    assert.equal(bytesToAdd(plan), 100 + 10 + 10 + 100 + 2000, 'web without its layer, and tool (the fixtures share manifest and config digests)');
+    assert.deepEqual(planNode(nodeFacts(), [tool], new Set([layer.digest])).archive.fromTarget, [], 'only what this node\'s images use');
+  });
+
   it('an arm64 node gets only the images that have arm64', () => {
     const plan = planNode(nodeFacts({ arch: 'arm64' }), [web, tool]);
     assert.deepEqual(plan.archive.images.map((i) => i.image.name), ['example.com/web:1']);

@@ -22,24 +22,30 @@ export interface NodePlan {
   report: NodeReport;
 }
 
-/** The bundle's images of the node's platform, and which of them the node status already lists by name and digest. */
-export function planNode(facts: NodeFacts, images: BundleImage[]): NodePlan {
-  const archive = planNodeArchive(images, facts.platform);
+/**
+ * The bundle's images of the node's platform, and which of them the node status already lists by name and
+ * digest. `omitted`: a delta's layers, which the node must hold already.
+ */
+export function planNode(facts: NodeFacts, images: BundleImage[], omitted?: ReadonlySet<string>): NodePlan {
+  const archive = planNodeArchive(images, facts.platform, omitted);
   const alreadyPresent = archive.images.filter(({ image }) => facts.images.has(image.name) && facts.images.has(digestName(image) ?? image.name)).map(({ image }) => image.name);
   return { facts, archive, alreadyPresent, report: freshReport(facts) };
 }
 
 /** For --restore, which needs no bundle: the node alone. */
 export function emptyPlan(facts: NodeFacts): NodePlan {
-  return { facts, archive: { platform: facts.platform, images: [], blobs: [], bytes: 0 }, alreadyPresent: [], report: freshReport(facts) };
+  return { facts, archive: { platform: facts.platform, images: [], blobs: [], bytes: 0, fromTarget: [] }, alreadyPresent: [], report: freshReport(facts) };
 }
+
+/** A delta's layers this node must hold (none for a whole bundle). */
+export const omittedOf = (plan: NodePlan): ReadonlySet<string> => new Set(plan.archive.fromTarget.map((b) => b.digest));
 
 /** The planned images, in bundle order. */
 export const plannedImages = (plan: NodePlan): BundleImage[] => plan.archive.images.map(({ image }) => image);
 
 /** Bytes of what the node does not list yet (the node status may not list everything; the agent checks again). */
 export function bytesToAdd(plan: NodePlan): number {
-  return planNodeArchive(plannedImages(plan).filter((image) => !plan.alreadyPresent.includes(image.name)), plan.facts.platform).bytes;
+  return planNodeArchive(plannedImages(plan).filter((image) => !plan.alreadyPresent.includes(image.name)), plan.facts.platform, omittedOf(plan)).bytes;
 }
 
 /** Why nodes cannot take the bundle at all, in the order an operator fixes them: sandbox image, platform, runtime. */

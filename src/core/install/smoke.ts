@@ -18,6 +18,13 @@ import type { ImageProof, ImageReport, SmokeReport } from './report.js';
 /** Containers per pod: enough for most bundles in one pod, few enough to start at once on a small node. */
 const PER_POD = 16;
 
+/**
+ * How long a failed pull (`Always`) may still turn into a pull: the kubelet tries again after 10 s and
+ * 20 s, and a first failure can be passing (a pull Secret the kubelet may not read yet because the node
+ * authorizer has not linked it to the new pod, a registry that just started).
+ */
+export const PULL_GRACE_MS = 35_000;
+
 type Policy = 'Never' | 'IfNotPresent' | 'Always';
 
 /** PodSecurity `restricted`'s demands, for namespaces that enforce it (the ConfigMap bootstrap's). */
@@ -49,19 +56,26 @@ async function verdicts(conn: ClusterConnection, pod: k8s.V1Pod, policy: Policy,
   const created = await conn.core.createNamespacedPod({ namespace, body: pod });
   const name = created.metadata!.name!;
   try {
-    const deadline = Date.now() + timeoutMs;
+    const started = Date.now();
+    const deadline = started + timeoutMs;
     for (;;) {
       if (signal?.aborted) throw signal.reason;
       const current = await conn.core.readNamespacedPod({ namespace, name });
       const events = (await conn.core.listNamespacedEvent({ namespace, fieldSelector: `involvedObject.name=${name}` })).items;
       const statuses = current.status?.containerStatuses ?? [];
+      // A failed pull is final only once the kubelet's retries within the grace could not turn it.
+      const pullSettled = Date.now() - started >= Math.min(PULL_GRACE_MS, timeoutMs);
       containers.forEach((c, i) => {
         const status = statuses.find((s) => s.name === c);
-        found[i] ??= policy === 'Always' ? pullVerdict(status, containerEvents(events, c)) : containerVerdict(status, containerEvents(events, c), policy === 'IfNotPresent');
+        if (policy !== 'Always') found[i] ??= containerVerdict(status, containerEvents(events, c), policy === 'IfNotPresent');
+        else if (!found[i]) {
+          const verdict = pullVerdict(status, containerEvents(events, c));
+          if (verdict && ('proof' in verdict || pullSettled)) found[i] = verdict;
+        }
       });
       if (found.every(Boolean)) return found as Array<{ proof: string } | { failure: string }>;
       if (Date.now() > deadline) {
-        return containers.map((c, i) => found[i] ?? { failure: `no sign from the kubelet after ${timeoutMs / 1000}s (${waitingFor(statuses.find((s) => s.name === c), current.status?.phase)})` });
+        return containers.map((c, i) => found[i] ?? (policy === 'Always' ? pullVerdict(statuses.find((s) => s.name === c), containerEvents(events, c)) : undefined) ?? { failure: `no sign from the kubelet after ${timeoutMs / 1000}s (${waitingFor(statuses.find((s) => s.name === c), current.status?.phase)})` });
       }
       await sleep(500, signal);
     }

@@ -80,7 +80,9 @@ export class RegistryClient {
     this.#retry = options.retry ?? DEFAULT_RETRY;
     this.#insecureHosts = new Set(options.insecureRegistries ?? []);
     const ca = options.caCertificates?.length ? [...rootCertificates, ...options.caCertificates] : undefined;
-    const common = { keepAliveTimeout: 10_000, headersTimeout: 60_000, bodyTimeout: 120_000, connectTimeout: 15_000 };
+    // HTTP/1.1, parallel connections: undici 8 would speak HTTP/2 to registries that offer it, and a body
+    // cut off mid-stream there can leave Node's HTTP/2 session spinning (see api-proxy.ts).
+    const common = { keepAliveTimeout: 10_000, headersTimeout: 60_000, bodyTimeout: 120_000, connectTimeout: 15_000, allowH2: false };
     this.#secure = new Agent({ ...common, connect: ca ? { ca } : {} });
     this.#insecure = new Agent({ ...common, connect: { rejectUnauthorized: false } });
   }

@@ -14,6 +14,7 @@ import type * as https from 'node:https';
 import type { KubeConfig } from '@kubernetes/client-node';
 import { RegistryError } from '../errors.js';
 import { printable } from '../util/printable.js';
+import { trace } from '../util/trace.js';
 import type { PushRequest, PushResponse, PushTransport } from './transport.js';
 
 export interface ServiceProxyTarget {
@@ -59,6 +60,10 @@ export class ApiProxyTransport implements PushTransport {
         ...(options.rejectUnauthorized === false ? { rejectUnauthorized: false } : {}),
         ...(options.servername ? { servername: options.servername } : {}),
       },
+      // HTTP/1.1 only. undici 8 speaks HTTP/2 to an API server that offers it, and a blob upload cut off
+      // mid-body there (Ctrl-C) left Node's HTTP/2 session copying into its outgoing buffer without end:
+      // gigabytes a second until the kernel's OOM killer stepped in (measured: 2.5 GB in 7 s, 3 runs of 4).
+      allowH2: false,
       // Blobs flow for as long as they need; the pusher's own deadlines bound a stall.
       bodyTimeout: 0,
       headersTimeout: 120_000,
@@ -66,14 +71,22 @@ export class ApiProxyTransport implements PushTransport {
     const headers: Record<string, string> = {};
     for (const [k, v] of Object.entries(options.headers ?? {})) if (typeof v === 'string') headers[k.toLowerCase()] = v;
     const url = new URL(`${this.#prefix}${req.path}`, this.#server);
-    const res = await request(url, {
-      method: req.method,
-      headers: { ...headers, ...this.#headers, ...(req.headers ?? {}) },
-      body: req.body ?? null,
-      signal: req.signal ?? null,
-      dispatcher: this.#dispatcher,
-    });
-    return { status: res.statusCode, headers: res.headers, body: res.body };
+    const what = `${req.method} ${req.path.split('?')[0]}`;
+    trace(`push: ${what} …`);
+    try {
+      const res = await request(url, {
+        method: req.method,
+        headers: { ...headers, ...this.#headers, ...(req.headers ?? {}) },
+        body: req.body ?? null,
+        signal: req.signal ?? null,
+        dispatcher: this.#dispatcher,
+      });
+      trace(`push: ${what} answered ${res.statusCode}`);
+      return { status: res.statusCode, headers: res.headers, body: res.body };
+    } catch (error) {
+      trace(`push: ${what} failed: ${(error as Error).name}: ${(error as Error).message}`);
+      throw error;
+    }
   }
 
   locate(location: string): string {
@@ -92,6 +105,8 @@ export class ApiProxyTransport implements PushTransport {
    * body upload was cut off by Ctrl-C or a dropped connection may never finish: the run would not end.
    */
   async close(): Promise<void> {
+    trace('push: closing the connections to the API server');
     await this.#dispatcher?.destroy();
+    trace('push: connections closed');
   }
 }

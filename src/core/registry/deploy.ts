@@ -143,6 +143,11 @@ export async function waitForRegistry(conn: ClusterConnection, namespace: string
   });
 }
 
+/** The registry's Service, if registry mode runs in this namespace. */
+export function registryServiceIn(conn: ClusterConnection, namespace: string): Promise<k8s.V1Service | undefined> {
+  return readOrUndefined(() => conn.core.readNamespacedService({ name: REGISTRY_NAME, namespace }));
+}
+
 async function readOrUndefined<T>(read: () => Promise<T>): Promise<T | undefined> {
   try {
     return await read();

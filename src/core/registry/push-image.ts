@@ -31,12 +31,24 @@ export async function pushBundleImage(
   image: BundleImage,
   target: PushTarget,
   onBytes: (bytes: number) => void = () => undefined,
+  omitted: ReadonlySet<string> = new Set(),
 ): Promise<ImagePushReport> {
   const report: ImagePushReport = { uploaded: 0, present: 0, bytesSent: 0, manifestsPut: 0 };
   const blobs = new Map<string, BundleBlobRef>();
   for (const p of image.platforms) for (const b of [p.config, ...p.layers]) blobs.set(b.digest, b);
   for (const blob of blobs.values()) {
     const entry = reader.blobEntry(blob.digest);
+    if (!entry && omitted.has(blob.digest)) {
+      // A delta's layer: the registry must hold it from the base already.
+      if (!(await pusher.hasBlob(target.repository, blob))) {
+        throw new AbortError(`the registry lacks layer ${blob.digest} of ${image.name}, which this delta bundle leaves out`, {
+          exitCode: ExitCode.node,
+          hint: 'Push the bundle the delta was made against first (lading inspect names it), or a whole bundle.',
+        });
+      }
+      report.present++;
+      continue;
+    }
     if (!entry || entry.size !== blob.size) {
       throw new AbortError(`${reader.path}: ${image.name} needs blob ${blob.digest}, which the bundle does not hold whole`, { exitCode: ExitCode.bundle });
     }

@@ -6,6 +6,7 @@
  * each node pulls from it. Node injection does the node work (install-job);
  * this file orders the registry's steps and knows its facts.
  */
+import { traced } from '../util/trace.js';
 import { AbortError, ExitCode } from '../errors.js';
 import { ProgressMeter, type ProgressHub } from '../progress.js';
 import type { BundleMetadata } from '../bundle/layout.js';
@@ -414,15 +415,16 @@ export class RegistryMode {
     const reader = await BundleReader.open(bundle);
     const started = performance.now();
     const totals = { images: 0, blobsUploaded: 0, blobsPresent: 0, bytesSent: 0, manifestsPut: 0 };
+    const omitted = new Set((metadata.omitted ?? []).map((o) => o.digest));
     const unique = new Map<string, number>();
-    for (const image of metadata.images) for (const p of image.platforms) for (const b of [p.config, ...p.layers]) unique.set(b.digest, b.size);
+    for (const image of metadata.images) for (const p of image.platforms) for (const b of [p.config, ...p.layers]) if (!omitted.has(b.digest)) unique.set(b.digest, b.size);
     const meter = new ProgressMeter([...unique.values()].reduce((a, b) => a + b, 0));
     try {
       for (const image of metadata.images) {
         const r = await pushBundleImage(pusher, reader, image, pushTarget(image), (n) => {
           meter.advance(n);
           progress.publish({ key: REGISTRY_PUSH_PROGRESS_KEY, progress: meter.snapshot() });
-        });
+        }, omitted);
         totals.images++;
         totals.blobsUploaded += r.uploaded;
         totals.blobsPresent += r.present;
@@ -432,7 +434,7 @@ export class RegistryMode {
       meter.complete();
       progress.publish({ key: REGISTRY_PUSH_PROGRESS_KEY, progress: meter.snapshot() });
     } finally {
-      await reader.close();
+      await traced('push: closing the bundle', () => reader.close());
       await transport.close();
     }
     const push = { ...totals, ...pusher.stats, ms: Math.round(performance.now() - started) };

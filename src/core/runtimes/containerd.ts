@@ -163,6 +163,20 @@ export async function listImages(agent: HostShell, runtime: ContainerdOnNode): P
   return parseListing(result.stdout);
 }
 
+/** Digests of the blobs containerd's CRI namespace holds (`ctr content ls -q`): what a delta's import may leave out. */
+export async function listBlobs(agent: HostShell, runtime: ContainerdOnNode): Promise<Set<string>> {
+  const result = await agent.hostExec(ctr(runtime, 'content ls -q'));
+  if (result.exitCode !== 0) {
+    throw new AbortError(`node ${agent.node}: ctr content ls failed: ${nodeSaid(result)}`, { exitCode: ExitCode.node });
+  }
+  return parseDigestLines(result.stdout);
+}
+
+/** Every `sha256:<hex>` that stands alone on a line. */
+export function parseDigestLines(stdout: string): Set<string> {
+  return new Set(stdout.split('\n').map((l) => l.trim()).filter((l) => /^sha256:[a-f0-9]{64}$/.test(l)));
+}
+
 /**
  * Pins images against the kubelet's image GC, with lading's mark beside the
  * pin. Only names not pinned yet are given: a pin someone else set stays theirs.

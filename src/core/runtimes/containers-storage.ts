@@ -107,18 +107,56 @@ export function parseStoreImages(text: string): Map<string, string> | undefined 
  * rather than asked of a tool: skopeo cannot list a store, and reading takes
  * no lock from CRI-O. A store never written to holds nothing.
  */
-export async function listStoreAt(shell: HostShell, root: string, driver: string): Promise<Map<string, string>> {
-  const file = storeImagesFile(root, driver);
+export function listStoreAt(shell: HostShell, root: string, driver: string): Promise<Map<string, string>> {
+  return readStoreList(shell, storeImagesFile(root, driver), 'image', parseStoreImages, () => new Map());
+}
+
+/** One of a store's JSON lists, parsed; a store never written to has none (`empty`). */
+async function readStoreList<T>(shell: HostShell, file: string, what: string, parse: (text: string) => T | undefined, empty: () => T): Promise<T> {
   const text = await readHostFile(shell, file);
-  if (text === undefined) return new Map();
-  const images = parseStoreImages(text);
-  if (!images) {
-    throw new AbortError(`node ${shell.node}: ${printable(file)} is not a containers-storage image list`, {
+  if (text === undefined) return empty();
+  const parsed = parse(text);
+  if (!parsed) {
+    throw new AbortError(`node ${shell.node}: ${printable(file)} is not a containers-storage ${what} list`, {
       exitCode: ExitCode.node,
       hint: 'Check the store on the node (podman --root DIR images); lading reads the list, it does not repair it.',
     });
   }
-  return images;
+  return parsed;
+}
+
+/** Where containers-storage keeps its list of layers. */
+export function storeLayersFile(root: string, driver: string): string {
+  return `${root.replace(/\/+$/, '')}/${driver}-layers/layers.json`;
+}
+
+/**
+ * The blob digests a store's layers were made from (`compressed-diff-digest`,
+ * and `diff-digest` for layers shipped uncompressed): an import into this
+ * store skips a blob it already has, so a delta may leave those out.
+ * Undefined when the text is not such a list.
+ */
+export function parseStoreLayers(text: string): Set<string> | undefined {
+  let value: unknown;
+  try {
+    value = parseBoundedJson(Buffer.from(text, 'utf8'), { maxBytes: 64 << 20, maxValues: 4_000_000, maxDepth: 8 });
+  } catch {
+    return undefined;
+  }
+  if (!Array.isArray(value)) return undefined;
+  const blobs = new Set<string>();
+  for (const layer of value as Array<Record<string, unknown>>) {
+    for (const key of ['compressed-diff-digest', 'diff-digest']) {
+      const digest = layer?.[key];
+      if (typeof digest === 'string' && /^sha256:[a-f0-9]{64}$/.test(digest)) blobs.add(digest);
+    }
+  }
+  return blobs;
+}
+
+/** The blobs lading's store holds layers of (see parseStoreLayers); a store never written to holds none. */
+export function listStoreBlobs(shell: HostShell, store: Pick<ContainersStore, 'root' | 'driver'>): Promise<Set<string>> {
+  return readStoreList(shell, storeLayersFile(store.root, store.driver), 'layer', parseStoreLayers, () => new Set());
 }
 
 /** Image name -> digest (the source index or manifest digest) of what lading's store holds. */

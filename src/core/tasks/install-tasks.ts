@@ -5,7 +5,10 @@
  * bound; a failing node does not stop the others (its group does not exit on
  * error), while a failing step before them (the namespace) stops the run.
  */
-import { Listr, type ListrRendererValue } from 'listr2';
+import { Listr, type ListrRendererValue, type ListrTask } from 'listr2';
+import { mapLimit } from '../util/semaphore.js';
+import { deltaBaseMissing } from '../install/node-work.js';
+import type { InventoryNode } from '../inventory/inventory.js';
 import { formatBytes, type ProgressHub } from '../progress.js';
 import { followProgress } from './progress-output.js';
 import { VERIFY_PROGRESS_KEY, type InstallJob } from '../install/install-job.js';
@@ -89,6 +92,35 @@ export function buildRestorePreflightTasks<R extends ListrRendererValue>(job: In
   );
 }
 
+/** `lading inventory`: per node, what its runtime holds; a node that cannot be asked fails its row, the others still run. */
+export function buildInventoryTasks<R extends ListrRendererValue>(job: InstallJob, options: InstallTaskOptions<R>, found: Map<string, InventoryNode>): Listr<InstallContext, any, any> {
+  return new Listr<InstallContext, any, any>(
+    [
+      {
+        title: `List what ${job.nodes.length} node${job.nodes.length === 1 ? '' : 's'} hold`,
+        task: (_ctx, parent) =>
+          parent.newListr(
+            job.nodes.map((plan) => ({
+              title: `${plan.facts.name}  ${plan.facts.platform}`,
+              task: async (ctx: InstallContext, task) => {
+                try {
+                  const node = await job.inventoryNode(plan, (stage) => (task.output = stage));
+                  found.set(node.name, node);
+                  task.title = `${plan.facts.name}  ${Object.keys(node.images).length} image names, ${node.blobs.length} blobs (${plan.report.runtime})`;
+                } catch (error) {
+                  nodeFailed(ctx, parent);
+                  throw error;
+                }
+              },
+            })),
+            { concurrent: options.concurrency, exitOnError: false },
+          ),
+      },
+    ],
+    { ...common(options), exitOnError: true },
+  );
+}
+
 export function buildRestoreTasks<R extends ListrRendererValue>(job: InstallJob, options: InstallTaskOptions<R>): Listr<InstallContext, any, any> {
   return new Listr<InstallContext, any, any>(
     [
@@ -125,6 +157,7 @@ export function buildInstallTasks<R extends ListrRendererValue>(job: InstallJob,
         title: 'Prepare lading\'s namespace',
         task: () => job.prepareNamespace(),
       },
+      ...deltaBaseTask(job, options),
       {
         title: `Install on ${job.nodes.length} node${job.nodes.length === 1 ? '' : 's'}`,
         task: (_ctx, parent) =>
@@ -152,6 +185,31 @@ export function buildInstallTasks<R extends ListrRendererValue>(job: InstallJob,
     ],
     { ...common(options), exitOnError: true },
   );
+}
+
+/**
+ * A delta bundle: before any node changes, every node is asked whether its
+ * runtime holds the layers the delta leaves out (for the images it lacks);
+ * one that does not stops the install, naming node and layers.
+ */
+function deltaBaseTask<R extends ListrRendererValue>(job: InstallJob, options: InstallTaskOptions<R>): ListrTask<InstallContext, any, any>[] {
+  const relying = job.nodes.filter((plan) => plan.archive.fromTarget.length > 0);
+  if (relying.length === 0) return [];
+  const layers = new Set(relying.flatMap((plan) => plan.archive.fromTarget.map((b) => b.digest))).size;
+  return [
+    {
+      title: `Check that ${relying.length === 1 ? 'the node holds' : `all ${relying.length} nodes hold`} the ${layers} layers this delta leaves out`,
+      task: async (_ctx, task) => {
+        const lacking = await mapLimit(relying, options.concurrency, async (plan) => ({
+          node: plan.facts.name,
+          lacking: await job.deltaBaseOn(plan, (stage) => (task.output = `${plan.facts.name}: ${stage}`)),
+        }));
+        const short = lacking.filter((n) => n.lacking.length > 0);
+        if (short.length) throw deltaBaseMissing(short);
+        task.title = `Check the delta's base  every node holds the ${layers} layers it leaves out`;
+      },
+    },
+  ];
 }
 
 /**
