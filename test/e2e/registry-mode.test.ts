@@ -89,6 +89,16 @@ describe('registry mode: an in-cluster registry seeded through the API server, b
       await writeFile(join(work, 'badport.yaml'), specText([app.ref], ['linux/amd64'], `  registry: {image: ${registryRef}, port: 10250}\n`));
       const badport = await runLading(['create', join(work, 'badport.yaml'), '-o', join(work, 'badport.tar')], { env: { LADING_CACHE_DIR: join(work, 'cache') } });
       assert.equal(badport.code, 0, badport.stderr);
+      // Deltas: app v2 against the site bundle (its base layers are what the registry will hold), and one
+      // against a bundle that never reaches the cluster.
+      const appV2 = await pushImage(registry, { repository: 'e2e/registry-app', tag: '2', layers: [{ files: { app: { content: await readFile(join(work, 'app')), mode: 0o755 } } }, { files: { version: '2\n' } }], config: { Entrypoint: ['/app'] } });
+      const stranger = await pushImage(registry, { repository: 'e2e/registry-stranger', tag: '1', layers: [{ randomBytes: 1 << 20, seed: 'registry-stranger' }] });
+      const strangerV2 = await pushImage(registry, { repository: 'e2e/registry-stranger', tag: '2', layers: [{ randomBytes: 1 << 20, seed: 'registry-stranger' }, { files: { version: '2\n' } }] });
+      for (const [name, refs, since] of [['delta', [appV2.ref], 'site.tar'], ['stranger', [stranger.ref], ''], ['stranger-delta', [strangerV2.ref], 'stranger.tar']] as const) {
+        await writeFile(join(work, `${name}.yaml`), specText([...refs], ['linux/amd64'], `  registry: {image: ${registryRef}, port: 5000}\n`));
+        const made = await runLading(['create', join(work, `${name}.yaml`), '-o', join(work, `${name}.tar`), ...(since ? ['--since', join(work, since)] : [])], { env: { LADING_CACHE_DIR: join(work, 'cache') } });
+        assert.equal(made.code, 0, made.stderr);
+      }
       await writeFile(join(work, 'plain.yaml'), specText([app.ref], ['linux/amd64']));
       const plain = await runLading(['create', join(work, 'plain.yaml'), '-o', join(work, 'plain.tar')], { env: { LADING_CACHE_DIR: join(work, 'cache') } });
       assert.equal(plain.code, 0, plain.stderr);
@@ -189,6 +199,19 @@ describe('registry mode: an in-cluster registry seeded through the API server, b
     assert.equal(report.registry.push?.manifestsPut, 0);
     assert.equal(report.registry.bootstrap?.outcome, 'present');
     for (const n of report.nodes) assert.deepEqual([n.node, n.changedFiles], [n.node, []]);
+  });
+
+  it('a delta whose base the registry lacks is refused before a byte is pushed; one whose base it holds pushes only its own layer', async () => {
+    const refused = await runLading(['install', join(work, 'stranger-delta.tar'), '--registry', '--kubeconfig', c.kubeconfigPath, '--yes', '--no-tui'], { timeoutMs: 300_000 });
+    assert.equal(refused.code, 10, `${refused.stdout}\n${refused.stderr}`);
+    assert.match(refused.stderr, /the in-cluster registry lacks \d+ layers? this delta bundle leaves out \(e2e\/registry-stranger@sha256:[a-f0-9]{64}.*\); nothing was pushed/);
+    const stranger = await fetch(`http://${byRuntime('containerd').ip}:5000/v2/e2e/registry-stranger/tags/list`);
+    assert.equal(stranger.status, 404, 'the repository was never created');
+    const r = await runLading(['install', join(work, 'delta.tar'), '--registry', '--kubeconfig', c.kubeconfigPath, '--yes', '--json'], { timeoutMs: 600_000 });
+    assert.equal(r.code, 0, `${r.stdout}\n${r.stderr}`);
+    const report = JSON.parse(r.stdout) as Report;
+    assert.ok((report.registry.push?.bytesSent ?? Infinity) < 64 << 10, `only the small layer and config went out: ${JSON.stringify(report.registry.push)}`);
+    assert.deepEqual(report.registry.held, { ok: true, missing: [] });
   });
 
   it('lading inventory records the registry\'s images and blobs beside the nodes\' (for create --against)', async () => {

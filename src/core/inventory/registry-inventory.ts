@@ -19,7 +19,21 @@ import type { InventoryRegistry } from './inventory.js';
 const MAX_DOCUMENT = 4 << 20;
 const LIMITS = { maxBytes: MAX_DOCUMENT, maxValues: 1_000_000, maxDepth: 16 };
 
-async function getJson(transport: PushTransport, path: string, accept?: string): Promise<{ value: unknown; digest: string | undefined }> {
+/** A list the registry pages (`_catalog`, `tags/list`): every page, following its Link header (at most 1,000 a page, distribution's limit). */
+async function getPaged(transport: PushTransport, path: string, key: 'repositories' | 'tags', pageSize: number): Promise<string[]> {
+  const all: string[] = [];
+  let next: string | undefined = `${path}?n=${pageSize}`;
+  for (let pages = 0; next && pages < 10_000; pages++) {
+    const page = await getJson(transport, next);
+    const list = (page.value as Record<string, unknown> | null)?.[key];
+    if (Array.isArray(list)) for (const item of list) if (typeof item === 'string') all.push(item);
+    const link = /<([^>]+)>;\s*rel="?next"?/.exec(page.link ?? '')?.[1];
+    next = link ? transport.locate(link) : undefined;
+  }
+  return all;
+}
+
+async function getJson(transport: PushTransport, path: string, accept?: string): Promise<{ value: unknown; digest: string | undefined; link: string | undefined }> {
   const res = await transport.send({ method: 'GET', path, ...(accept ? { headers: { accept } } : {}) });
   const chunks: Buffer[] = [];
   let size = 0;
@@ -29,7 +43,7 @@ async function getJson(transport: PushTransport, path: string, accept?: string):
     chunks.push(chunk);
   }
   if (res.status !== 200) throw new RegistryError(`${transport.name}: GET ${path} answered ${res.status}`, { status: res.status });
-  return { value: parseBoundedJson(Buffer.concat(chunks), LIMITS), digest: header(res, 'docker-content-digest') };
+  return { value: parseBoundedJson(Buffer.concat(chunks), LIMITS), digest: header(res, 'docker-content-digest'), link: header(res, 'link') };
 }
 
 /** What the registry in `namespace` holds; undefined when registry mode does not run there. */
@@ -42,6 +56,16 @@ export async function registryInventory(conn: ClusterConnection, namespace: stri
     port: credentials ? PUSH_PORT_NAME : 'registry',
     ...(credentials ? { headers: { [PUSH_TOKEN_HEADER]: credentials.pushToken } } : {}),
   });
+  try {
+    return { service: `${namespace}/${REGISTRY_NAME}`, ...(await listRegistry(transport)) };
+  } finally {
+    await transport.close();
+  }
+}
+
+/** Every `repository:tag` a registry holds with its digest, and the blobs (configs, layers) its manifests name. */
+export async function listRegistry(transport: PushTransport, options: { pageSize?: number } = {}): Promise<Pick<InventoryRegistry, 'images' | 'blobs'>> {
+  const pageSize = options.pageSize ?? 1000;
   const images: Record<string, string> = {};
   const blobs = new Set<string>();
   const walked = new Set<string>();
@@ -56,18 +80,12 @@ export async function registryInventory(conn: ClusterConnection, namespace: stri
     }
     for (const blob of [d.config, ...(d.layers ?? [])]) if (typeof blob?.digest === 'string' && SHA256_DIGEST.test(blob.digest)) blobs.add(blob.digest);
   };
-  try {
-    const catalog = (await getJson(transport, '/v2/_catalog?n=100000')).value as { repositories?: unknown };
-    for (const repository of Array.isArray(catalog.repositories) ? catalog.repositories.filter((r): r is string => typeof r === 'string') : []) {
-      const listed = (await getJson(transport, `/v2/${repository}/tags/list`)).value as { tags?: unknown };
-      for (const tag of Array.isArray(listed.tags) ? listed.tags.filter((t): t is string => typeof t === 'string') : []) {
-        const manifest = await getJson(transport, `/v2/${repository}/manifests/${encodeURIComponent(tag)}`, MANIFEST_ACCEPT);
-        if (manifest.digest && SHA256_DIGEST.test(manifest.digest)) images[`${repository}:${tag}`] = manifest.digest;
-        await walk(repository, manifest.value);
-      }
+  for (const repository of await getPaged(transport, '/v2/_catalog', 'repositories', pageSize)) {
+    for (const tag of await getPaged(transport, `/v2/${repository}/tags/list`, 'tags', pageSize)) {
+      const manifest = await getJson(transport, `/v2/${repository}/manifests/${encodeURIComponent(tag)}`, MANIFEST_ACCEPT);
+      if (manifest.digest && SHA256_DIGEST.test(manifest.digest)) images[`${repository}:${tag}`] = manifest.digest;
+      await walk(repository, manifest.value);
     }
-  } finally {
-    await transport.close();
   }
-  return { service: `${namespace}/${REGISTRY_NAME}`, images, blobs: [...blobs].sort() };
+  return { images, blobs: [...blobs].sort() };
 }

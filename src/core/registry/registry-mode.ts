@@ -420,6 +420,14 @@ export class RegistryMode {
     for (const image of metadata.images) for (const p of image.platforms) for (const b of [p.config, ...p.layers]) if (!omitted.has(b.digest)) unique.set(b.digest, b.size);
     const meter = new ProgressMeter([...unique.values()].reduce((a, b) => a + b, 0));
     try {
+      // A delta: the registry must hold what it leaves out, asked before the first byte goes in.
+      const lacking = await lackingInRegistry(pusher, metadata, omitted);
+      if (lacking.length) {
+        throw new AbortError(`the in-cluster registry lacks ${lacking.length} layer${lacking.length === 1 ? '' : 's'} this delta bundle leaves out (${lacking.slice(0, 3).join(', ')}${lacking.length > 3 ? ', ...' : ''}); nothing was pushed`, {
+          exitCode: ExitCode.node,
+          hint: 'Push the bundle the delta was made against first (lading inspect names it), or a whole bundle.',
+        });
+      }
       for (const image of metadata.images) {
         const r = await pushBundleImage(pusher, reader, image, pushTarget(image), (n) => {
           meter.advance(n);
@@ -466,4 +474,22 @@ export class RegistryMode {
     if (!this.#metadata) throw new Error('RegistryMode: metadata before preflight');
     return this.#metadata;
   }
+}
+
+/** `repository@layer` for each layer a delta leaves out that the registry does not hold in the repository the image goes to. */
+async function lackingInRegistry(pusher: RegistryPusher, metadata: BundleMetadata, omitted: ReadonlySet<string>): Promise<string[]> {
+  const lacking: string[] = [];
+  const asked = new Set<string>();
+  for (const image of metadata.images) {
+    const { repository } = pushTarget(image);
+    for (const p of image.platforms) {
+      for (const layer of p.layers) {
+        const key = `${repository}@${layer.digest}`;
+        if (!omitted.has(layer.digest) || asked.has(key)) continue;
+        asked.add(key);
+        if (!(await pusher.hasBlob(repository, layer))) lacking.push(key);
+      }
+    }
+  }
+  return lacking;
 }
