@@ -111,6 +111,11 @@ export class BundleReader {
   }
 
   /** A stream of one entry's bytes from `start` (a resumed upload continues there); the caller verifies them. */
+  /** Reads up to `length` bytes at `position` of the bundle (across parts) into `buffer`. */
+  readAt(buffer: Buffer, length: number, position: number): Promise<{ bytesRead: number }> {
+    return this.#source.read(buffer, 0, length, position);
+  }
+
   openEntry(entry: TarEntry, start = 0): Readable {
     if (entry.size - start <= 0) return Readable.from([]);
     return this.#source.stream(entry.offset + start, entry.offset + entry.size - 1);
