@@ -6,6 +6,7 @@
  * Commands run on the host through the host's own dynamic loader and chroot,
  * so no binary of ours is needed on the node.
  */
+import { pollDelayMs } from '../util/poll.js';
 import type * as k8s from '@kubernetes/client-node';
 import { AbortError, ExitCode } from '../errors.js';
 import { sleep } from '../oci/retry.js';
@@ -172,21 +173,24 @@ const eventText = (events: readonly k8s.CoreV1Event[]) =>
 
 async function waitForRunning(conn: ClusterConnection, namespace: string, pod: string, node: string, timeoutMs: number, signal?: AbortSignal): Promise<void> {
   const deadline = Date.now() + timeoutMs;
-  for (let round = 1; ; round++) {
+  let eventsRead = Date.now();
+  for (let round = 0; ; round++) {
     if (signal?.aborted) throw signal.reason;
     const current = await api(`read agent pod ${pod}`, () => conn.core.readNamespacedPod({ namespace, name: pod }));
     if (current.status?.phase === 'Running') return;
     const waiting = current.status?.containerStatuses?.[0]?.state?.waiting;
     const stuck = waiting && /ErrImageNeverPull|ImagePullBackOff|ErrImagePull|CreateContainerConfigError|CreateContainerError|InvalidImageName/.test(waiting.reason ?? '');
     // A pod that never gets a sandbox stays Pending with no container status: the events say why, so look every 2 s.
-    const events = round % 4 === 0 || stuck || Date.now() > deadline || current.status?.phase === 'Failed' ? await podEvents(conn, namespace, pod) : [];
+    const eventsDue = Date.now() - eventsRead >= 2000;
+    if (eventsDue) eventsRead = Date.now();
+    const events = eventsDue || stuck || Date.now() > deadline || current.status?.phase === 'Failed' ? await podEvents(conn, namespace, pod) : [];
     const sandbox = sandboxImageFailure(events);
     if (sandbox || current.status?.phase === 'Failed' || current.status?.phase === 'Succeeded' || stuck || Date.now() > deadline) {
       const state = waiting ? `${waiting.reason}: ${waiting.message ?? ''}` : `phase ${current.status?.phase ?? 'unknown'}`;
       const said = eventText(events);
       throw new AgentStartError(`node ${node}: agent pod ${pod} did not start (${state.trim()})${said ? `; events: ${said}` : ''}`, sandbox, 'Check that the node is Ready and that lading\'s namespace allows privileged pods; --agent-image picks another image.');
     }
-    await sleep(500, signal);
+    await sleep(pollDelayMs(round), signal);
   }
 }
 

@@ -8,6 +8,7 @@
  */
 import type * as k8s from '@kubernetes/client-node';
 import { sleep } from '../oci/retry.js';
+import { pollDelayMs } from '../util/poll.js';
 import type { BundleImage } from '../bundle/layout.js';
 import { digestName } from '../bundle/node-archive.js';
 import type { ClusterConnection } from '../cluster/kube.js';
@@ -58,7 +59,7 @@ async function verdicts(conn: ClusterConnection, pod: k8s.V1Pod, policy: Policy,
   try {
     const started = Date.now();
     const deadline = started + timeoutMs;
-    for (;;) {
+    for (let round = 0; ; round++) {
       if (signal?.aborted) throw signal.reason;
       const current = await conn.core.readNamespacedPod({ namespace, name });
       const events = (await conn.core.listNamespacedEvent({ namespace, fieldSelector: `involvedObject.name=${name}` })).items;
@@ -77,7 +78,7 @@ async function verdicts(conn: ClusterConnection, pod: k8s.V1Pod, policy: Policy,
       if (Date.now() > deadline) {
         return containers.map((c, i) => found[i] ?? (policy === 'Always' ? pullVerdict(statuses.find((s) => s.name === c), containerEvents(events, c)) : undefined) ?? { failure: `no sign from the kubelet after ${timeoutMs / 1000}s (${waitingFor(statuses.find((s) => s.name === c), current.status?.phase)})` });
       }
-      await sleep(500, signal);
+      await sleep(pollDelayMs(round), signal);
     }
   } finally {
     await conn.core.deleteNamespacedPod({ namespace, name, gracePeriodSeconds: 0 }).catch(() => undefined);
