@@ -8,7 +8,7 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readdir, readFile, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -17,6 +17,7 @@ import { pushImage, type PushedImage } from '../support/images.js';
 import { requireTool } from '../support/tools.js';
 import { runLading, specText } from '../support/lading.js';
 import { localShell } from '../support/local-shell.js';
+import { removeStoreWork } from '../support/podman-work.js';
 import { BundleReader } from '../../src/core/bundle/reader.js';
 import { planNodeArchive, streamNodeArchive } from '../../src/core/bundle/node-archive.js';
 import { configureStore, detectContainersStorage, listStore, loadIntoStore } from '../../src/core/runtimes/containers-storage.js';
@@ -59,11 +60,7 @@ before(async () => {
 });
 
 after(async () => {
-  if (!work) return;
-  // podman leaves overlay mounts and a runroot; unmount what is below our dir before removing it.
-  await run('sh', ['-c', `grep -o ' ${work}[^ ]*' /proc/self/mountinfo | sort -r | xargs -r -n1 umount -l`]).catch(() => undefined);
-  await rm(work, { recursive: true, force: true });
-  await rm(`/run/lading${work.replace(/[^a-zA-Z0-9]+/g, '-')}-store`, { recursive: true, force: true }).catch(() => undefined);
+  if (work) await removeStoreWork(work);
 });
 
 describe('containers-storage (the CRI-O path) with the real podman', () => {

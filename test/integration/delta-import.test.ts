@@ -9,16 +9,15 @@
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { promisify } from 'node:util';
 import { startRegistry } from '../support/registry.js';
 import { pushImage, type PushedImage } from '../support/images.js';
 import { requireTool } from '../support/tools.js';
 import { runLading, specText } from '../support/lading.js';
 import { localShell } from '../support/local-shell.js';
+import { removeStoreWork } from '../support/podman-work.js';
 import { startContainerd, type TestContainerd } from '../support/containerd.js';
 import { BundleReader } from '../../src/core/bundle/reader.js';
 import { readDescription } from '../../src/core/bundle/documents.js';
@@ -27,7 +26,6 @@ import { detectContainerd, importArchive, listBlobs, listImages } from '../../sr
 import { detectContainersStorage, listStore, listStoreBlobs, loadIntoStore } from '../../src/core/runtimes/containers-storage.js';
 import type { BundleMetadata } from '../../src/core/bundle/layout.js';
 
-const run = promisify(execFile);
 let work: string;
 let v1: PushedImage;
 let v2: PushedImage;
@@ -52,10 +50,7 @@ before(async () => {
 });
 
 after(async () => {
-  if (!work) return;
-  await run('sh', ['-c', `grep -o ' ${work}[^ ]*' /proc/self/mountinfo | sort -r | xargs -r -n1 umount -l`]).catch(() => undefined);
-  await rm(work, { recursive: true, force: true });
-  await rm(`/run/lading${work.replace(/[^a-zA-Z0-9]+/g, '-')}-store`, { recursive: true, force: true }).catch(() => undefined);
+  if (work) await removeStoreWork(work);
 });
 
 /** The node archive of a bundle's images, as install streams it; for a delta without what it leaves out. */

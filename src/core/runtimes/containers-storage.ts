@@ -79,6 +79,16 @@ export function storeImagesFile(root: string, driver: string): string {
   return `${root.replace(/\/+$/, '')}/${driver}-images/images.json`;
 }
 
+/** One of containers-storage's JSON lists (images.json, layers.json), bounded; undefined when it is not a list. */
+function storeList(text: string): unknown[] | undefined {
+  try {
+    const value = parseBoundedJson(Buffer.from(text, 'utf8'), { maxBytes: 64 << 20, maxValues: 4_000_000, maxDepth: 8 });
+    return Array.isArray(value) ? value : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
 /**
  * Image name -> digest from a store's images.json: the digest podman shows,
  * the one the image was copied by (the source index or manifest digest).
@@ -86,13 +96,8 @@ export function storeImagesFile(root: string, driver: string): string {
  * not such a list.
  */
 export function parseStoreImages(text: string): Map<string, string> | undefined {
-  let value: unknown;
-  try {
-    value = parseBoundedJson(Buffer.from(text, 'utf8'), { maxBytes: 64 << 20, maxValues: 4_000_000, maxDepth: 8 });
-  } catch {
-    return undefined;
-  }
-  if (!Array.isArray(value)) return undefined;
+  const value = storeList(text);
+  if (!value) return undefined;
   const images = new Map<string, string>();
   for (const image of value as Array<{ names?: unknown; digest?: unknown }>) {
     const digest = image?.digest;
@@ -137,13 +142,8 @@ export function storeLayersFile(root: string, driver: string): string {
  * Undefined when the text is not such a list.
  */
 export function parseStoreLayers(text: string): Set<string> | undefined {
-  let value: unknown;
-  try {
-    value = parseBoundedJson(Buffer.from(text, 'utf8'), { maxBytes: 64 << 20, maxValues: 4_000_000, maxDepth: 8 });
-  } catch {
-    return undefined;
-  }
-  if (!Array.isArray(value)) return undefined;
+  const value = storeList(text);
+  if (!value) return undefined;
   const blobs = new Set<string>();
   for (const layer of value as Array<Record<string, unknown>>) {
     for (const key of ['compressed-diff-digest', 'diff-digest']) {
