@@ -78,5 +78,5 @@ test('the first use of a cache removes partial files of dead or day-old download
   const old = new Date(Date.now() - 25 * 3600_000);
   await utimes(join(sha, names.old), old, old);
   await cache.ensure(descriptor, 'blob', async () => Readable.from([content]), () => undefined);
-  assert.deepEqual((await readdir(sha)).sort(), [descriptor.digest.slice(7), names.live, names.other].sort());
+  assert.deepEqual((await readdir(sha)).sort(), [descriptor.digest.slice(7), `${descriptor.digest.slice(7)}.verified`, names.live, names.other].sort());
 });

@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
+import { mkdtemp, readdir, readFile, rm, stat, utimes, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
@@ -85,3 +85,35 @@ async function collect(stream: Readable): Promise<Buffer> {
   return Buffer.concat(chunks);
 }
 
+
+test('a later run trusts a file its verification was recorded for, and hashes one that changed since (even with its mtime put back)', async (t) => {
+  const dir = await mkdtemp(join(tmpdir(), 'lading-cache-test-'));
+  t.after(() => rm(dir, { recursive: true, force: true }));
+  assert.equal(await new BlobCache(dir).ensure(descriptor, 'blob', async () => body(), () => undefined), 'downloaded');
+  const path = new BlobCache(dir).path(descriptor.digest);
+  assert.deepEqual(JSON.parse(await readFile(`${path}.verified`, 'utf8')).digest, descriptor.digest, 'recorded beside the blob');
+
+  // Recorded and unchanged: trusted, not fetched again.
+  assert.equal(await new BlobCache(dir).ensure(descriptor, 'blob', async () => assert.fail('no download'), () => undefined), 'cached');
+  // Trusted without a read: a file whose bytes differ but whose record is rewritten to match it passes (only a hash would tell).
+  const original = await readFile(path);
+  const forged = Buffer.from(content);
+  forged[7] = forged[7]! ^ 0xff;
+  await writeFile(path, forged);
+  const now = await stat(path);
+  const record = JSON.parse(await readFile(`${path}.verified`, 'utf8'));
+  await writeFile(`${path}.verified`, JSON.stringify({ ...record, size: now.size, ino: now.ino, dev: now.dev, mtimeMs: now.mtimeMs, ctimeMs: now.ctimeMs }));
+  assert.equal(await new BlobCache(dir).ensure(descriptor, 'blob', async () => assert.fail('no download'), () => undefined), 'cached');
+  await writeFile(path, original);
+
+  // Same size, other bytes, mtime put back: the ctime tells, the file is hashed, evicted and fetched again.
+  const before = await stat(path);
+  const altered = Buffer.from(content);
+  altered[1000] = altered[1000]! ^ 0xff;
+  await writeFile(path, altered);
+  await utimes(path, before.atime, before.mtime);
+  let fetched = 0;
+  assert.equal(await new BlobCache(dir).ensure(descriptor, 'blob', async () => (fetched++, body()), () => undefined), 'downloaded');
+  assert.equal(fetched, 1);
+  assert.ok((await readFile(path)).equals(content));
+});

@@ -11,11 +11,16 @@
  *
  * Nothing a registry names reaches a path unchecked: digests must be sha256
  * with 64 lowercase hex digits. A file an earlier run left is hashed again
- * before it is trusted; one that no longer matches is evicted and fetched again.
+ * before it is trusted, unless its verification was recorded beside it
+ * (`<hex>.verified`: size, inode, device, mtime and ctime when it was
+ * hashed) and the file still has exactly those: any write, rename or
+ * replacement changes one of them. A file that no longer matches is evicted
+ * and fetched again.
  */
 import { createHash, randomBytes } from 'node:crypto';
 import { createReadStream } from 'node:fs';
-import { mkdir, open, rename, stat, unlink } from 'node:fs/promises';
+import { mkdir, open, readFile, rename, stat, unlink, writeFile } from 'node:fs/promises';
+import type { Stats } from 'node:fs';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
@@ -35,6 +40,12 @@ export function defaultCacheDir(env: NodeJS.ProcessEnv = process.env): string {
 }
 
 const STREAM_ATTEMPTS = 3;
+const RECORD_SUFFIX = '.verified';
+
+/** What identifies a cache file's bytes without reading them: the digest and size it must have, and the file's inode, device, mtime and ctime. */
+function fileIdentity(descriptor: Digestible, info: Stats): string {
+  return JSON.stringify({ digest: descriptor.digest, size: info.size, ino: info.ino, dev: info.dev, mtimeMs: info.mtimeMs, ctimeMs: info.ctimeMs });
+}
 
 type Digestible = Pick<Descriptor, 'digest' | 'size'>;
 
@@ -137,15 +148,41 @@ export class BlobCache {
   ): Promise<'cached' | 'downloaded'> {
     await this.#sweep();
     if (await this.has(descriptor)) {
-      if (await this.#matches(descriptor, signal)) {
+      if ((await this.#recorded(descriptor)) || (await this.#matches(descriptor, signal))) {
         this.#verified.add(descriptor.digest);
+        await this.#record(descriptor);
         return 'cached';
       }
       // Same size, other bytes (disk fault, someone's edit): not a reason to fail, just to fetch it again.
       await unlink(this.path(descriptor.digest)).catch(() => undefined);
+      await unlink(`${this.path(descriptor.digest)}${RECORD_SUFFIX}`).catch(() => undefined);
     }
     await this.#download(descriptor, subject, open, onBytes, signal);
     return 'downloaded';
+  }
+
+  /** Whether the file is exactly as it was when its hash was last found to match (see the file's comment). */
+  async #recorded(descriptor: Digestible): Promise<boolean> {
+    const path = this.path(descriptor.digest);
+    try {
+      const [record, info] = await Promise.all([readFile(`${path}${RECORD_SUFFIX}`, 'utf8'), stat(path)]);
+      return record === fileIdentity(descriptor, info);
+    } catch {
+      return false;
+    }
+  }
+
+  /** Notes that the file's hash matched, with what identifies the file as it is now; best effort. */
+  async #record(descriptor: Digestible): Promise<void> {
+    const path = this.path(descriptor.digest);
+    try {
+      const identity = fileIdentity(descriptor, await stat(path));
+      const temporary = `${path}${RECORD_SUFFIX}.part-${process.pid}-${randomBytes(4).toString('hex')}`;
+      await writeFile(temporary, identity, { flag: 'wx' });
+      await rename(temporary, `${path}${RECORD_SUFFIX}`);
+    } catch {
+      // Without a record, the next run hashes the file again: slower, never wrong.
+    }
   }
 
   async #matches(descriptor: Digestible, signal?: AbortSignal): Promise<boolean> {
@@ -203,6 +240,7 @@ export class BlobCache {
           await pipeline(body, verify, new TrackedFileSink(handle, live), signal ? { signal } : {});
           await rename(part, final);
           this.#verified.add(descriptor.digest);
+          await this.#record(descriptor);
           live.path = final;
           live.state = 'done';
           notify(live);
