@@ -9,6 +9,7 @@ import type { ClusterConnection } from '../cluster/kube.js';
 import { RegistryError } from '../errors.js';
 import { MANIFEST_ACCEPT } from '../oci/media-types.js';
 import { SHA256_DIGEST } from '../oci/validate.js';
+import { isRepositoryPath, isTag } from '../oci/reference.js';
 import { parseBoundedJson } from '../util/bounded-json.js';
 import { ApiProxyTransport } from '../registry/api-proxy.js';
 import { PUSH_TOKEN_HEADER, readCredentials } from '../registry/auth.js';
@@ -80,8 +81,9 @@ export async function listRegistry(transport: PushTransport, options: { pageSize
     }
     for (const blob of [d.config, ...(d.layers ?? [])]) if (typeof blob?.digest === 'string' && SHA256_DIGEST.test(blob.digest)) blobs.add(blob.digest);
   };
-  for (const repository of await getPaged(transport, '/v2/_catalog', 'repositories', pageSize)) {
-    for (const tag of await getPaged(transport, `/v2/${repository}/tags/list`, 'tags', pageSize)) {
+  // Names from the registry go into request paths: only what the distribution spec allows (no `..`, `?`, `%`).
+  for (const repository of (await getPaged(transport, '/v2/_catalog', 'repositories', pageSize)).filter(isRepositoryPath)) {
+    for (const tag of (await getPaged(transport, `/v2/${repository}/tags/list`, 'tags', pageSize)).filter(isTag)) {
       const manifest = await getJson(transport, `/v2/${repository}/manifests/${encodeURIComponent(tag)}`, MANIFEST_ACCEPT);
       if (manifest.digest && SHA256_DIGEST.test(manifest.digest)) images[`${repository}:${tag}`] = manifest.digest;
       await walk(repository, manifest.value);

@@ -1,6 +1,6 @@
-import { test } from 'node:test';
+import { describe, it, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { formatReference, isLoopbackRegistry, parseReference, registryApiHost } from './reference.js';
+import { formatReference, isLoopbackRegistry, isRepositoryPath, isTag, parseReference, registryApiHost } from './reference.js';
 
 test('normalises short Docker Hub names as Docker does', () => {
   assert.equal(formatReference(parseReference('nginx')), 'docker.io/library/nginx:latest');
@@ -42,4 +42,13 @@ test('Docker Hub API host and loopback detection', () => {
   assert.ok(isLoopbackRegistry('[::1]:5000'));
   assert.ok(!isLoopbackRegistry('10.0.0.1:5000'));
   assert.ok(!isLoopbackRegistry('registry.lab'));
+});
+
+describe('names a registry lists', () => {
+  it('takes repository paths and tags the distribution spec allows, and nothing that could leave a URL path', () => {
+    for (const ok of ['library/nginx', 'e2e/registry-app', 'a', 'lading/registry', 'a.b_c__d-e/f']) assert.ok(isRepositoryPath(ok), ok);
+    for (const bad of ['../../api/v1/secrets', 'a/../b', 'a?x=1', 'a%2F..', 'A/upper', '', 'a//b', '/a', 'a/', `${'a'.repeat(256)}`]) assert.ok(!isRepositoryPath(bad), bad);
+    for (const ok of ['1', 'v1.2.3', 'latest', '_x']) assert.ok(isTag(ok), ok);
+    for (const bad of ['..', '.x', 'a/b', 'a?b', '', 'x'.repeat(129)]) assert.ok(!isTag(bad), bad);
+  });
 });

@@ -26,6 +26,16 @@ const DOCKER_HUB_API = 'registry-1.docker.io';
 
 const COMPONENT = /^[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*$/;
 const TAG = /^[\w][\w.-]{0,127}$/;
+
+/** A repository path as the distribution spec allows it (components joined by /), e.g. from a registry's catalog. */
+export function isRepositoryPath(value: string): boolean {
+  return value.length <= 255 && value.split('/').every((c) => COMPONENT.test(c));
+}
+
+/** A tag as the distribution spec allows it. */
+export function isTag(value: string): boolean {
+  return TAG.test(value);
+}
 const DIGEST = /^[a-z0-9]+(?:[.+_-][a-z0-9]+)*:[a-zA-Z0-9=_-]{32,}$/;
 const SHA256 = /^sha256:[a-f0-9]{64}$/;
 const HOST = /^(?:[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?(?:\.[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?)*|\[[a-fA-F0-9:]+\])(?::[0-9]+)?$/;
