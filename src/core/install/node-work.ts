@@ -88,7 +88,7 @@ export async function installOnNode(work: NodeWork, plan: NodePlan, onStage: OnS
     const toInject = planNodeArchive(missing, plan.facts.platform, omitted);
     // A delta: what it leaves out must be on the node (checked on every node before any changed; again here, where it is used).
     const lacking = await lackingBaseLayers(driver, toInject);
-    if (lacking.length) throw deltaBaseMissing([{ node: plan.facts.name, lacking }]);
+    if (lacking.length) throw deltaBaseMissing([{ node: plan.facts.name, lacking }], 'this node');
     const meter = new ProgressMeter(toInject.bytes);
     const key = `node:${plan.facts.name}`;
     progress.publish({ key, progress: meter.snapshot() });
@@ -148,9 +148,9 @@ async function lackingBaseLayers(driver: RuntimeDriver, archive: NodeArchivePlan
 }
 
 /** A delta cannot go where its base is not: every node and the layers it lacks, named. */
-export function deltaBaseMissing(nodes: Array<{ node: string; lacking: string[] }>): AbortError {
+export function deltaBaseMissing(nodes: Array<{ node: string; lacking: string[] }>, unchanged: 'any node' | 'this node' = 'any node'): AbortError {
   const named = nodes.map(({ node, lacking }) => `${node} lacks ${lacking.length} of them (${lacking.slice(0, 3).join(', ')}${lacking.length > 3 ? ', ...' : ''})`);
-  return new AbortError(`this delta bundle leaves out layers the nodes must already hold: ${named.join('; ')}. Nothing was changed on any node`, {
+  return new AbortError(`this delta bundle leaves out layers the nodes must already hold: ${named.join('; ')}. Nothing was changed on ${unchanged}`, {
     exitCode: ExitCode.node,
     hint: 'Install the bundle the delta was made against first (lading inspect names it), or install a whole bundle (lading create without --since/--against).',
   });
