@@ -1,6 +1,6 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { heldEverywhere, inventoryBase, makeInventory, parseInventory, type InventoryNode } from './inventory.js';
+import { heldEverywhere, inventoryBase, makeInventory, parseInventory, readInventoryBase, type InventoryNode } from './inventory.js';
 import { parseStoreLayers } from '../runtimes/containers-storage.js';
 import { parseDigestLines } from '../runtimes/containerd.js';
 
@@ -37,6 +37,12 @@ describe('inventory', () => {
     ];
     for (const [value, message] of cases) assert.throws(() => parseInventory('inv.json', bytes(value)), message);
     assert.throws(() => parseInventory('inv.json', Buffer.from('{"schema":')), /inv\.json is not a lading inventory/);
+  });
+
+  it('reads only a regular file, so a device or a directory named as the inventory is one line, not a hang', async () => {
+    await assert.rejects(readInventoryBase('/dev/zero'), /\/dev\/zero is not a lading inventory: not a regular file/);
+    await assert.rejects(readInventoryBase('/tmp'), /\/tmp is not a lading inventory: not a regular file/);
+    await assert.rejects(readInventoryBase('/nonexistent/inv.json'), /cannot read the inventory \/nonexistent\/inv\.json: ENOENT/);
   });
 });
 

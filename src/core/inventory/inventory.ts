@@ -7,7 +7,7 @@
  * delta names the inventory by the sha256 of its bytes and the cluster by
  * that uid, so install on another cluster is refused before anything changes.
  */
-import { readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { AbortError, ExitCode } from '../errors.js';
 import { sha256Digest } from '../oci/digest.js';
@@ -118,8 +118,13 @@ export function inventoryBase(inventory: Inventory, bytes: Uint8Array): BundleBa
 export async function readInventoryBase(path: string): Promise<{ ref: BundleBase; layers: ReadonlySet<string> }> {
   let bytes: Buffer;
   try {
+    // Bounded before it is read: a device or FIFO named as the inventory must not hang or fill memory.
+    const info = await stat(path);
+    if (!info.isFile()) throw bad(path, 'not a regular file');
+    if (info.size > LIMITS.maxBytes) throw bad(path, `${info.size} bytes, more than the ${LIMITS.maxBytes} allowed`);
     bytes = await readFile(path);
   } catch (error) {
+    if (error instanceof AbortError) throw error;
     throw new AbortError(`cannot read the inventory ${printable(path)}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`, { exitCode: ExitCode.usage });
   }
   const inventory = parseInventory(path, bytes);

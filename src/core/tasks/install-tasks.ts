@@ -9,6 +9,7 @@ import { Listr, type ListrRendererValue, type ListrTask } from 'listr2';
 import { mapLimit } from '../util/semaphore.js';
 import { deltaBaseMissing } from '../install/node-work.js';
 import type { InventoryNode } from '../inventory/inventory.js';
+import type { NodePlan } from '../install/plan.js';
 import { formatBytes, type ProgressHub } from '../progress.js';
 import { followProgress } from './progress-output.js';
 import { VERIFY_PROGRESS_KEY, type InstallJob } from '../install/install-job.js';
@@ -31,6 +32,34 @@ export interface InstallTaskOptions<R extends ListrRendererValue> {
 function nodeFailed(ctx: InstallContext, parent: { title: string | undefined }): void {
   ctx.nodesFailed = (ctx.nodesFailed ?? 0) + 1;
   parent.title = `${(parent.title ?? '').replace(/ \(\d+ failed\)$/, '')} (${ctx.nodesFailed} failed)`;
+}
+
+/**
+ * One row per node, `concurrency` at once. A node whose work throws fails its row and is counted
+ * (ctx.nodesFailed, and in the parent's title); the other nodes go on.
+ */
+function nodeRows<R extends ListrRendererValue>(
+  nodes: NodePlan[],
+  options: InstallTaskOptions<R>,
+  parent: any,
+  work: (plan: NodePlan, task: any) => Promise<void>,
+  row: (plan: NodePlan) => Partial<ListrTask<InstallContext, any, any>> = () => ({}),
+) {
+  return parent.newListr(
+    nodes.map((plan) => ({
+      title: `${plan.facts.name}  ${plan.facts.platform}`,
+      ...row(plan),
+      task: async (ctx: InstallContext, task: any) => {
+        try {
+          await work(plan, task);
+        } catch (error) {
+          nodeFailed(ctx, parent);
+          throw error;
+        }
+      },
+    })),
+    { concurrent: options.concurrency, exitOnError: false },
+  );
 }
 
 /** What every lading task list shares: the given renderer (plain fallback off: the caller chose), no signal handlers of listr2's own. */
@@ -99,22 +128,11 @@ export function buildInventoryTasks<R extends ListrRendererValue>(job: InstallJo
       {
         title: `List what ${job.nodes.length} node${job.nodes.length === 1 ? '' : 's'} hold`,
         task: (_ctx, parent) =>
-          parent.newListr(
-            job.nodes.map((plan) => ({
-              title: `${plan.facts.name}  ${plan.facts.platform}`,
-              task: async (ctx: InstallContext, task) => {
-                try {
-                  const node = await job.inventoryNode(plan, (stage) => (task.output = stage));
-                  found.set(node.name, node);
-                  task.title = `${plan.facts.name}  ${Object.keys(node.images).length} image names, ${node.blobs.length} blobs (${plan.report.runtime})`;
-                } catch (error) {
-                  nodeFailed(ctx, parent);
-                  throw error;
-                }
-              },
-            })),
-            { concurrent: options.concurrency, exitOnError: false },
-          ),
+          nodeRows(job.nodes, options, parent, async (plan, task) => {
+            const node = await job.inventoryNode(plan, (stage) => (task.output = stage));
+            found.set(node.name, node);
+            task.title = `${plan.facts.name}  ${Object.keys(node.images).length} image names, ${node.blobs.length} blobs (${plan.report.runtime})`;
+          }),
       },
     ],
     { ...common(options), exitOnError: true },
@@ -127,23 +145,12 @@ export function buildRestoreTasks<R extends ListrRendererValue>(job: InstallJob,
       {
         title: `Restore runtime configuration on ${job.nodes.length} node${job.nodes.length === 1 ? '' : 's'}`,
         task: (_ctx, parent) =>
-          parent.newListr(
-            job.nodes.map((plan) => ({
-              title: plan.facts.name,
-              task: async (ctx: InstallContext, task) => {
-                try {
-                  const restored = await job.restoreNode(plan, (stage) => (task.output = stage));
-                  const unpinned = plan.report.unpinned ?? [];
-                  const done = [...(restored.length ? [`restored ${restored.join(', ')}`] : []), ...(unpinned.length ? [`unpinned ${unpinned.length} image names`] : [])];
-                  task.title = `${plan.facts.name}  ${done.join('; ') || 'nothing to restore'}`;
-                } catch (error) {
-                  nodeFailed(ctx, parent);
-                  throw error;
-                }
-              },
-            })),
-            { concurrent: options.concurrency, exitOnError: false },
-          ),
+          nodeRows(job.nodes, options, parent, async (plan, task) => {
+            const restored = await job.restoreNode(plan, (stage) => (task.output = stage));
+            const unpinned = plan.report.unpinned ?? [];
+            const done = [...(restored.length ? [`restored ${restored.join(', ')}`] : []), ...(unpinned.length ? [`unpinned ${unpinned.length} image names`] : [])];
+            task.title = `${plan.facts.name}  ${done.join('; ') || 'nothing to restore'}`;
+          }, (plan) => ({ title: plan.facts.name })),
       },
     ],
     { ...common(options), exitOnError: true },
@@ -161,26 +168,14 @@ export function buildInstallTasks<R extends ListrRendererValue>(job: InstallJob,
       {
         title: `Install on ${job.nodes.length} node${job.nodes.length === 1 ? '' : 's'}`,
         task: (_ctx, parent) =>
-          parent.newListr(
-            job.nodes.map((plan) => ({
-              title: `${plan.facts.name}  ${plan.facts.platform}`,
-              rendererOptions: { progressKey: `node:${plan.facts.name}` },
-              task: async (ctx: InstallContext, task) => {
-                const stop = followProgress(options.progress, `node:${plan.facts.name}`, task, options.outputIntervalMs);
-                try {
-                  const report = await job.installNode(plan, (stage) => (task.output = stage)).finally(stop);
-                  const { injected, present, bad } = tally(report);
-                  const warnings = report.warnings?.length ? `; ${report.warnings.length} warning${report.warnings.length === 1 ? '' : 's'}` : '';
-                  task.title = `${plan.facts.name}  ${injected} injected (${formatBytes(report.injectedBytes)}), ${present} already there${bad ? `, ${bad} MISSING` : ''}; pods ${report.smoke?.ok ? 'found them without a pull' : `failed: ${report.smoke?.detail}`}${warnings}`;
-                  if (bad || !report.smoke?.ok) throw new Error(`${plan.facts.name}: verification failed`);
-                } catch (error) {
-                  nodeFailed(ctx, parent);
-                  throw error;
-                }
-              },
-            })),
-            { concurrent: options.concurrency, exitOnError: false },
-          ),
+          nodeRows(job.nodes, options, parent, async (plan, task) => {
+            const stop = followProgress(options.progress, `node:${plan.facts.name}`, task, options.outputIntervalMs);
+            const report = await job.installNode(plan, (stage) => (task.output = stage)).finally(stop);
+            const { injected, present, bad } = tally(report);
+            const warnings = report.warnings?.length ? `; ${report.warnings.length} warning${report.warnings.length === 1 ? '' : 's'}` : '';
+            task.title = `${plan.facts.name}  ${injected} injected (${formatBytes(report.injectedBytes)}), ${present} already there${bad ? `, ${bad} MISSING` : ''}; pods ${report.smoke?.ok ? 'found them without a pull' : `failed: ${report.smoke?.detail}`}${warnings}`;
+            if (bad || !report.smoke?.ok) throw new Error(`${plan.facts.name}: verification failed`);
+          }, (plan) => ({ rendererOptions: { progressKey: `node:${plan.facts.name}` } })),
       },
     ],
     { ...common(options), exitOnError: true },
@@ -242,25 +237,14 @@ export function buildCheckTasks<R extends ListrRendererValue>(job: InstallJob, o
         title: 'Check the nodes',
         task: (_ctx, parent) => {
           parent.title = `Check ${job.nodes.length} node${job.nodes.length === 1 ? '' : 's'}`;
-          return parent.newListr(
-            job.nodes.map((plan) => ({
-              title: `${plan.facts.name}  ${plan.facts.platform}`,
-              task: async (ctx: InstallContext, task) => {
-                try {
-                  const report = await job.checkNode(plan, (stage) => (task.output = stage));
-                  const { present, bad: lost } = tally(report);
-                  const since = report.sinceInstall ? (report.sinceInstall.rebooted ? '; rebooted since install' : '; not rebooted since install') : '';
-                  const unpinned = report.images.filter((i) => i.pinned === false).length;
-                  task.title = `${plan.facts.name}  ${present} of ${report.images.length} present${lost ? `, ${lost} LOST` : ''}${unpinned ? `, ${unpinned} not pinned` : ''}${since}`;
-                  if (lost) throw new Error(`${plan.facts.name}: ${lost} image${lost === 1 ? '' : 's'} lost`);
-                } catch (error) {
-                  nodeFailed(ctx, parent);
-                  throw error;
-                }
-              },
-            })),
-            { concurrent: options.concurrency, exitOnError: false },
-          );
+          return nodeRows(job.nodes, options, parent, async (plan, task) => {
+            const report = await job.checkNode(plan, (stage) => (task.output = stage));
+            const { present, bad: lost } = tally(report);
+            const since = report.sinceInstall ? (report.sinceInstall.rebooted ? '; rebooted since install' : '; not rebooted since install') : '';
+            const unpinned = report.images.filter((i) => i.pinned === false).length;
+            task.title = `${plan.facts.name}  ${present} of ${report.images.length} present${lost ? `, ${lost} LOST` : ''}${unpinned ? `, ${unpinned} not pinned` : ''}${since}`;
+            if (lost) throw new Error(`${plan.facts.name}: ${lost} image${lost === 1 ? '' : 's'} lost`);
+          });
         },
       },
     ],
