@@ -1,14 +1,15 @@
 /**
- * Injection of a 1 GiB image: `lading install` (through the API server: exec
- * stdin, paced) next to `ctr images import` of the same node archive run on
- * the node directly (`test/cluster/ssh containerd -- ctr -n k8s.io images
- * import -`, the archive on its standard input), on the test cluster's
- * containerd node (test/cluster, brought up if needed). lading finds the
- * node's runtime by itself: no node flag, only `--nodes` for that node.
- * Prints both times, the speed ratio (direct time / lading's import time;
- * target >= 0.5) and lading's peak RSS.
+ * Injection of a 1 GiB image on the test cluster's containerd node (test/cluster, brought up if needed),
+ * three ways, alternating, `--runs` times (default 3):
+ *   - `lading install` with `--transport proxy` (the default: the agent's receiver through pods/proxy),
+ *   - `lading install --transport exec` (exec stdin through the API server and the kubelet),
+ *   - the peer: `ctr images import` of the same node archive run on the node directly
+ *     (`test/cluster/ssh containerd -- ctr -n k8s.io images import -`, the archive on its standard input).
+ * lading finds the node's runtime by itself: no node flag, only `--nodes` for that node. Prints each run,
+ * then the medians: lading's import time (the stream alone, the receiver's start included), the whole
+ * install, the speed ratio (direct time / lading's import time; target >= 0.8) and lading's peak RSS.
  *
- *   bash scripts/with-node24 node --import tsx bench/inject.ts [--mib 1024]
+ *   bash scripts/with-node24 node --import tsx bench/inject.ts [--mib 1024] [--runs 3]
  */
 import { createWriteStream, readFileSync } from 'node:fs';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
@@ -24,6 +25,9 @@ import { digestName, planNodeArchive, streamNodeArchive } from '../src/core/bund
 import { clusterUp, exec, nodeRun, onNode, option, timed } from './cluster.js';
 
 const MIB = option('--mib', 1024);
+const RUNS = option('--runs', 3);
+
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 
 async function main(): Promise<void> {
   const cluster = await clusterUp();
@@ -64,35 +68,51 @@ async function main(): Promise<void> {
     const ctr = ['ctr', '-n', 'k8s.io'];
     const clean = () => nodeRun('containerd', [...ctr, 'images', 'rm', '--sync', ...names]).catch(() => undefined);
 
-    await clean();
-    await exec('sync');
-    const lading = await timed(
-      LADING_BIN,
-      ['install', bundle, '--kubeconfig', kubeconfig, '--yes', '--json', '--nodes', `kubernetes.io/hostname=${cluster.node.hostnameLabel}`],
-      { env: { ...process.env, CI: '1' } },
-    );
-    const report = JSON.parse(lading.stdout);
-    if (!report.ok) throw new Error(`install did not succeed: ${lading.stdout}`);
-    if (report.nodes.length !== 1 || report.nodes[0].node !== cluster.node.name) throw new Error(`install worked on ${report.nodes.map((n: { node: string }) => n.node).join(', ')}, not on ${cluster.node.name} alone`);
-    const injectSeconds = report.nodes[0].injectMs / 1000;
-
-    await clean();
-    await exec('sync');
-    const direct = await timed(...onNode('containerd', [...ctr, 'images', 'import', '-']), { stdinFile: archive });
-    await clean();
+    const install = async (transport: 'proxy' | 'exec') => {
+      await clean();
+      await exec('sync');
+      const run = await timed(
+        LADING_BIN,
+        ['install', bundle, '--kubeconfig', kubeconfig, '--yes', '--json', '--transport', transport, '--nodes', `kubernetes.io/hostname=${cluster.node.hostnameLabel}`],
+        { env: { ...process.env, CI: '1' } },
+      );
+      const report = JSON.parse(run.stdout);
+      if (!report.ok) throw new Error(`install did not succeed: ${run.stdout}`);
+      if (report.nodes.length !== 1 || report.nodes[0].node !== cluster.node.name) throw new Error(`install worked on ${report.nodes.map((n: { node: string }) => n.node).join(', ')}, not on ${cluster.node.name} alone`);
+      const used = report.nodes[0].transport?.transport;
+      if (used !== (transport === 'proxy' ? 'pods/proxy' : 'exec')) throw new Error(`--transport ${transport} streamed through ${used}: ${report.nodes[0].transport?.reason ?? ''}`);
+      return { importSeconds: report.nodes[0].injectMs / 1000, wholeSeconds: run.seconds, rssMiB: run.rssKiB / 1024 };
+    };
+    const direct = async () => {
+      await clean();
+      await exec('sync');
+      return (await timed(...onNode('containerd', [...ctr, 'images', 'import', '-']), { stdinFile: archive })).seconds;
+    };
 
     const mib = plan.bytes / 2 ** 20;
-    console.log(`image: ${(plan.bytes / 2 ** 20).toFixed(0)} MiB (one layer of ${MIB} MiB), one node`);
-    console.log(['what', 'lading', 'peer', 'ratio (peer time / lading time)', 'peak RSS'].join(' | '));
-    console.log(
-      [
-        'inject through the API server',
-        `lading import ${injectSeconds.toFixed(2)} s (${(mib / injectSeconds).toFixed(0)} MiB/s); whole install ${lading.seconds.toFixed(2)} s`,
-        `ctr import on the node ${direct.seconds.toFixed(2)} s (${(mib / direct.seconds).toFixed(0)} MiB/s)`,
-        (direct.seconds / injectSeconds).toFixed(2),
-        `lading ${(lading.rssKiB / 1024).toFixed(0)} MiB`,
-      ].join(' | '),
-    );
+    const runs: Array<{ proxy: Awaited<ReturnType<typeof install>>; exec: Awaited<ReturnType<typeof install>>; direct: number }> = [];
+    for (let i = 0; i < RUNS; i++) {
+      const row = { proxy: await install('proxy'), exec: await install('exec'), direct: await direct() };
+      runs.push(row);
+      console.log(`run ${i + 1}: lading (proxy) ${row.proxy.importSeconds.toFixed(2)} s, lading (exec) ${row.exec.importSeconds.toFixed(2)} s, ctr import on the node ${row.direct.toFixed(2)} s`);
+    }
+    await clean();
+
+    const peer = median(runs.map((r) => r.direct));
+    console.log(`image: ${mib.toFixed(0)} MiB (one layer of ${MIB} MiB), one node, median of ${RUNS} alternating runs`);
+    console.log(['what', 'lading import (whole install)', 'peer: ctr import on the node', 'ratio (peer time / lading import time)', 'peak RSS'].join(' | '));
+    for (const transport of ['proxy', 'exec'] as const) {
+      const imp = median(runs.map((r) => r[transport].importSeconds));
+      console.log(
+        [
+          `inject, --transport ${transport}`,
+          `${imp.toFixed(2)} s (${(mib / imp).toFixed(0)} MiB/s); ${median(runs.map((r) => r[transport].wholeSeconds)).toFixed(2)} s`,
+          `${peer.toFixed(2)} s (${(mib / peer).toFixed(0)} MiB/s)`,
+          (peer / imp).toFixed(2),
+          `lading ${Math.max(...runs.map((r) => r[transport].rssMiB)).toFixed(0)} MiB`,
+        ].join(' | '),
+      );
+    }
   } finally {
     await rm(work, { recursive: true, force: true });
     await cluster.done();

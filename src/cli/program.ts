@@ -149,6 +149,7 @@ Examples:
     .argument('[bundle]', 'bundle file written by lading create (not with --restore)');
   addClusterOptions(install)
     .option('--restore', 'put back every runtime file lading changed on the nodes (from its backups), then restart the runtime')
+    .option('--dry-run', 'verify the bundle, run the preflight and print the plan (with --json: as JSON), then stop: nothing is created or changed')
     .option('--registry', 'registry mode: run the bundle\'s registry image (spec.registry) in the cluster, push every image to it through the API server, and point every node at it')
     .addOption(new Option('--registry-node <name>', 'registry mode: the node the registry runs on (default: the first selected node its image fits)').env('LADING_REGISTRY_NODE'))
     .addOption(new Option('--bootstrap <way>', 'registry mode: how the registry image reaches its node: exec (node injection through privileged agents) or configmap (the ConfigMap injector: no exec, no privileged pod, no node configuration); default: exec where allowed').choices(['exec', 'configmap']))
@@ -300,6 +301,12 @@ function addClusterOptions(command: Command): Command {
     .addOption(new Option('--smoke-image <image>', 'prove only this image with pods (default: every image of the node, one container each)').env('LADING_SMOKE_IMAGE'))
     .addOption(new Option('--keep-free <percent>', 'share of each node\'s image filesystem that must stay free after injection; above the kubelet\'s imageGCHighThresholdPercent (85) it deletes images no pod uses yet').env('LADING_KEEP_FREE').default('15'))
     .addOption(new Option('--concurrency <n>', 'nodes worked on at once').env('LADING_NODE_CONCURRENCY').default('2'))
+    .addOption(
+      new Option('--transport <way>', 'how images stream into the node agents: proxy (a receiver in the agent, reached through the API server\'s pods/proxy: the fastest; plain HTTP on the hop from the API server to the pod, single-use tokens; exec where the API server cannot reach pods) or exec (exec stdin only, encrypted up to the kubelet)')
+        .choices(['proxy', 'exec'])
+        .env('LADING_TRANSPORT')
+        .default('proxy'),
+    )
     .option('--json', 'print the report as JSON (changes need --yes)')
     .addOption(new Option('--no-tui', 'plain line output even on a terminal').env('LADING_NO_TUI'));
 }

@@ -9,8 +9,11 @@ import type { ExecResult } from './cluster/exec.js';
 export interface HostShell {
   /** The node's name, for messages. */
   node: string;
-  /** Runs a /bin/sh script on the host, streaming stdin if given. */
-  hostExec(script: string, options?: { stdin?: Readable; signal?: AbortSignal }): Promise<ExecResult>;
+  /**
+   * Runs a /bin/sh script on the host, streaming stdin if given. `bulk`: stdin is large (an image archive),
+   * worth the agent's faster way in when it has one.
+   */
+  hostExec(script: string, options?: { stdin?: Readable; signal?: AbortSignal; bulk?: boolean }): Promise<ExecResult>;
 }
 
 /** Single-quotes a value for /bin/sh. */

@@ -22,10 +22,11 @@ const (
 )
 
 type request struct {
-	method string
-	path   string // percent-decoded
-	query  map[string]string
-	close  bool // the connection ends after the response
+	method  string
+	path    string // percent-decoded
+	query   map[string]string
+	headers map[string]string // lower-case names; a repeated header keeps its last value
+	close   bool              // the connection ends after the response
 }
 
 type response struct {
@@ -63,10 +64,14 @@ func statusText(status int) string {
 		return "Bad Request"
 	case 401:
 		return "Unauthorized"
+	case 403:
+		return "Forbidden"
 	case 404:
 		return "Not Found"
 	case 405:
 		return "Method Not Allowed"
+	case 411:
+		return "Length Required"
 	case 431:
 		return "Request Header Fields Too Large"
 	case 502:
@@ -160,7 +165,7 @@ func readRequest(br *bufio.Reader) (*request, int) {
 	if len(parts) != 3 || parts[0] == "" || !strings.HasPrefix(parts[1], "/") {
 		return nil, 400
 	}
-	req := &request{method: parts[0]}
+	req := &request{method: parts[0], headers: map[string]string{}}
 	switch parts[2] {
 	case "HTTP/1.1":
 	case "HTTP/1.0":
@@ -181,6 +186,7 @@ func readRequest(br *bufio.Reader) (*request, int) {
 			return nil, 400
 		}
 		name, value := strings.ToLower(h[:colon]), strings.TrimSpace(h[colon+1:])
+		req.headers[name] = value
 		switch {
 		case name == "connection" && strings.Contains(strings.ToLower(value), "close"):
 			req.close = true

@@ -2,7 +2,8 @@
 // read-only OCI registry. It needs no shell, no libc, no root, no capabilities and no writable file:
 //
 //	injector [-listen :5000] CONFIGMAP-DIR...
-//	injector gate ...   (the push gate beside a registry with credentials: gate.go)
+//	injector gate ...      (the push gate beside a registry with credentials: gate.go)
+//	injector receive ...   (node injection's receiver in a node agent: receive.go)
 //
 // Each CONFIGMAP-DIR is one mounted ConfigMap (a file per key), named as the ConfigMap; one of them
 // holds index.json, the chunk index lading wrote. See README.md.
@@ -18,7 +19,7 @@ import (
 	"time"
 )
 
-const usage = "usage: injector [-listen ADDRESS] CONFIGMAP-DIR...   (or: injector gate -h)\n" +
+const usage = "usage: injector [-listen ADDRESS] CONFIGMAP-DIR...   (or: injector gate -h, injector receive -h)\n" +
 	"  -listen ADDRESS  where to listen (default :5000)\n" +
 	"  CONFIGMAP-DIR    a mounted ConfigMap of the payload, named as the ConfigMap; one holds index.json\n"
 
@@ -73,6 +74,10 @@ func stopOnSignal() {
 func main() {
 	if len(os.Args) > 1 && os.Args[1] == "gate" {
 		runGate(os.Args[2:])
+		return
+	}
+	if len(os.Args) > 1 && os.Args[1] == "receive" {
+		runReceive(os.Args[2:])
 		return
 	}
 	started := time.Now()

@@ -119,6 +119,26 @@ describe('reportLines', () => {
     ]);
   });
 
+  it('a node that took the slower way in (exec, though pods/proxy was asked for) is a warning with the reason; --transport exec is not', () => {
+    const digest = `sha256:${'1'.repeat(64)}`;
+    const lines = reportLines({
+      ok: true,
+      bundle: 'b.tar',
+      cluster: { server: 'https://api', version: 'v1.34.4' },
+      nodes: [
+        node('a', { images: [{ name: 'x:1', digest, outcome: 'injected', pinned: true, pinnedBy: 'lading' }], transport: { transport: 'exec', reason: 'the receiver: the API server did not reach it through pods/proxy within 10 s (HTTP 503)' } }),
+        node('b', { images: [{ name: 'x:1', digest, outcome: 'injected', pinned: true, pinnedBy: 'lading' }], transport: { transport: 'exec', reason: '--transport exec' } }),
+        node('c', { images: [{ name: 'x:1', digest, outcome: 'injected', pinned: true, pinnedBy: 'lading' }], transport: { transport: 'pods/proxy' } }),
+      ],
+    });
+    assert.deepEqual(
+      lines.filter((l) => l.startsWith('  ! ')),
+      [
+        "  ! a: images streamed through exec, the slower way in, because the receiver: the API server did not reach it through pods/proxy within 10 s (HTTP 503)\n      Next: allow the API server to reach pods in lading's namespace (pods/proxy, TCP 7070), or pass --transport exec to skip trying",
+      ],
+    );
+  });
+
   it('an install says how the kubelet proved each image; --restore says what it put back and unpinned', () => {
     const lines = reportLines({
       ok: true,

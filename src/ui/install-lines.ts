@@ -3,6 +3,7 @@
  * report as a table of images by nodes with what failed and why. Plain text,
  * shared by the Ink screens and the plain mode.
  */
+import { RECEIVER_PORT } from '../core/cluster/receiver.js';
 import type { RegistryReport } from '../core/registry/registry-mode.js';
 import { printableLines } from '../core/util/printable.js';
 import { formatBytes } from '../core/progress.js';
@@ -75,6 +76,10 @@ function warningLines(node: NodeReport): string[] {
   return [
     ...(node.warnings ?? []).map((w) => `${node.node}: ${w.message}${w.hint ? `\n      Next: ${w.hint}` : ''}`),
     ...unpinnedImages(node).map((name) => `${node.node}: ${name} is not pinned: the kubelet's image GC may delete it once the image filesystem passes its high threshold, and an air-gapped node cannot pull it back (lading install pins it)`),
+    // Slower, not wrong: exec was used because the faster way could not be.
+    ...(node.transport?.transport === 'exec' && node.transport.reason && node.transport.reason !== '--transport exec'
+      ? [`${node.node}: images streamed through exec, the slower way in, because ${node.transport.reason}\n      Next: allow the API server to reach pods in lading's namespace (pods/proxy, TCP ${RECEIVER_PORT}), or pass --transport exec to skip trying`]
+      : []),
   ];
 }
 

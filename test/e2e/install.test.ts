@@ -70,6 +70,26 @@ describe('lading install on the offline test cluster', () => {
     assert.match(r.stderr, /Pass --yes for unattended runs/);
   });
 
+  it('--dry-run: the bundle verified, preflight, the plan (text and JSON), and nothing created', async () => {
+    const namespaceSeen = async () => (await c.core.listNamespace()).items.some((n) => n.metadata?.name === 'lading-system');
+    const existedBefore = await namespaceSeen();
+    const text = await runLading(['install', bundle, '--kubeconfig', c.kubeconfigPath, '--dry-run', '--no-tui', ...clusterFlags(c)]);
+    assert.equal(text.code, 0, text.stderr);
+    assert.match(text.stdout, /Plan:\n {2}127\.0\.0\.1 {2}linux\/amd64 {2}containerd:\/\/2\.\d+\.\d+: inject 1 image/);
+    assert.match(text.stdout, /Dry run: nothing was created or changed\./);
+    const json = await runLading(['install', bundle, '--kubeconfig', c.kubeconfigPath, '--dry-run', '--json', ...clusterFlags(c)]);
+    assert.equal(json.code, 0, json.stderr);
+    const report = JSON.parse(json.stdout) as { ok: boolean; dryRun: boolean; nodes: Array<{ node: string; platform: string; images: string[]; bytesToAdd: number }> };
+    assert.equal(report.dryRun, true);
+    assert.deepEqual(report.nodes.map((n) => [n.node, n.platform, n.images]), [['127.0.0.1', 'linux/amd64', [app.ref]]]);
+    assert.ok(report.nodes[0]!.bytesToAdd > 8 << 20, `bytesToAdd ${report.nodes[0]!.bytesToAdd}`);
+    assert.equal(await namespaceSeen(), existedBefore, 'no namespace was created');
+    if (existedBefore) {
+      const agents = await c.core.listNamespacedPod({ namespace: 'lading-system', labelSelector: 'app.kubernetes.io/name=lading-agent' });
+      assert.deepEqual(agents.items.map((p) => p.metadata?.name), [], 'no agent pod was started');
+    }
+  });
+
   it('interactively: the plan, then a question; "n" changes nothing', async () => {
     const run = await runInTty(['install', bundle, '--kubeconfig', c.kubeconfigPath, ...clusterFlags(c)], {}, { when: /Install on 1 node\(s\)\? \[y\/N\]/, keys: 'n\r' });
     assert.equal(run.code, 0, run.screen);
@@ -104,6 +124,7 @@ describe('lading install on the offline test cluster', () => {
     const node = report.nodes[0];
     assert.deepEqual(node.images.map((i: { name: string; outcome: string }) => [i.name, i.outcome]), [[app.ref, 'injected']]);
     assert.ok(node.injectedBytes > 8 << 20);
+    assert.deepEqual(node.transport, { transport: 'pods/proxy' }, 'streamed to the agent\'s receiver through pods/proxy');
     assert.equal(node.smoke.ok, true, node.smoke.detail);
 
     const agents = await c.core.listNamespacedPod({ namespace: 'lading-system', labelSelector: 'app.kubernetes.io/name=lading-agent' });
@@ -149,11 +170,13 @@ describe('lading install on the offline test cluster', () => {
     assert.equal(refused.code, 2, refused.stderr);
     assert.match(refused.stderr, /check --repair changes nodes and needs confirmation/);
 
-    const repaired = await runLading(['check', bundle, '--repair', '--yes', '--json', ...flags], { timeoutMs: 300_000 });
+    // Through exec this time: the other way in, still whole.
+    const repaired = await runLading(['check', bundle, '--repair', '--yes', '--json', '--transport', 'exec', ...flags], { timeoutMs: 300_000 });
     assert.equal(repaired.code, 0, `${repaired.stdout}\n${repaired.stderr}`);
     const report = JSON.parse(repaired.stdout);
     assert.deepEqual(report.lost, [c.nodeName]);
     assert.deepEqual(report.nodes[0].images.map((i: { outcome: string }) => i.outcome), ['injected']);
+    assert.deepEqual(report.nodes[0].transport, { transport: 'exec', reason: '--transport exec' });
     assert.equal(report.nodes[0].smoke.ok, true, report.nodes[0].smoke.detail);
     const after = (await run(ctr[0], [...ctr.slice(1), 'images', 'ls', '-q'])).stdout.split('\n');
     for (const name of names) assert.ok(after.includes(name), `${name} is back`);

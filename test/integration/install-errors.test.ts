@@ -51,6 +51,12 @@ describe('install refuses bad input with one clear line', () => {
     assert.match(r.stderr, /^Error: install needs a bundle file \(or --restore\)$/m);
   });
 
+  test('--dry-run with --restore is a usage error', async () => {
+    const r = await runLading(['install', bundle, '--restore', '--dry-run']);
+    assert.equal(r.code, 2, r.stderr);
+    assert.match(r.stderr, /^Error: --dry-run and --restore exclude each other$/m);
+  });
+
   test('--keep-free and --concurrency outside their ranges are usage errors', async () => {
     for (const [flag, value, message] of [
       ['--keep-free', '100', /--keep-free must be a whole percentage from 0 to 99, got "100"/],

@@ -7,6 +7,7 @@ import { AbortError, ExitCode } from '../../core/errors.js';
 import { ProgressHub } from '../../core/progress.js';
 import { connectCluster } from '../../core/cluster/kube.js';
 import { InstallJob } from '../../core/install/install-job.js';
+import { bytesToAdd, plannedImages } from '../../core/install/plan.js';
 import type { InstallReport } from '../../core/install/report.js';
 import { planLines, reportLines, restoreLines } from '../../ui/install-lines.js';
 import { buildInstallTasks, buildPreflightTasks, buildRestorePreflightTasks, buildRestoreTasks } from '../../core/tasks/install-tasks.js';
@@ -38,6 +39,8 @@ export interface InstallFlags {
   storageConf?: string;
   smokeImage?: string;
   restore?: boolean;
+  /** install only: preflight and the plan, then stop. */
+  dryRun?: boolean;
   registry?: boolean;
   registryNode?: string;
   registryAuth?: boolean;
@@ -46,6 +49,7 @@ export interface InstallFlags {
   nodeAccess?: boolean;
   concurrency: string;
   keepFree: string;
+  transport?: string;
 }
 
 /** What install and check share: validated flags, the output mode, the job, Ctrl-C as a signal. */
@@ -72,7 +76,7 @@ export function startClusterRun(bundle: string, flags: InstallFlags, streams: St
     throw new AbortError(`--keep-free must be a whole percentage from 0 to 99, got "${flags.keepFree}"`, { exitCode: ExitCode.usage });
   }
   const mode = pickOutputMode(flags, streams, env);
-  if (confirmation && !flags.yes && (mode === 'json' || !streams.stdin.isTTY)) {
+  if (confirmation && !flags.yes && !flags.dryRun && (mode === 'json' || !streams.stdin.isTTY)) {
     throw new AbortError(`${confirmation} changes nodes and needs confirmation, but there is no terminal to ask on`, {
       exitCode: ExitCode.usage,
       hint: 'Pass --yes for unattended runs.',
@@ -95,6 +99,7 @@ export function startClusterRun(bundle: string, flags: InstallFlags, streams: St
     ...(flags.mirrorAuthSecret ? { mirrorAuthSecret: flags.mirrorAuthSecret } : {}),
     ...(flags.storageConf ? { storageConf: flags.storageConf } : {}),
     ...(flags.smokeImage ? { smokeImage: flags.smokeImage } : {}),
+    ...(flags.transport === 'exec' || flags.transport === 'proxy' ? { transport: flags.transport } : {}),
     keepFreePercent,
     progress,
     signal: interrupt.signal,
@@ -110,6 +115,7 @@ export function startClusterRun(bundle: string, flags: InstallFlags, streams: St
 export async function confirmAndInstall(run: ClusterRun, flags: InstallFlags, streams: Streams, question: string, onConfirmed?: () => void): Promise<InstallReport | undefined> {
   const { job, mode, concurrency, progress, interrupt } = run;
   const plan = planLines(job.nodes, job.mirrors);
+  if (flags.dryRun) return showDryRun(run, streams, plan);
   if (flags.yes && mode !== 'json') streams.stdout.write(plan.join('\n') + '\n');
   if (!flags.yes && !(await confirmInView(mode, streams, plan, question))) {
     streams.stderr.write('Nothing was changed.\n');
@@ -122,6 +128,28 @@ export async function confirmAndInstall(run: ClusterRun, flags: InstallFlags, st
   // Node tasks do not stop each other; an interrupted run still ends as interrupted.
   if (interrupt.signal.aborted) throw interrupt.signal.reason;
   return job.report();
+}
+
+/** --dry-run: the plan, as lines or JSON (with what each node lacks); nothing was created or changed. */
+function showDryRun(run: ClusterRun, streams: Streams, plan: string[]): undefined {
+  if (run.mode === 'json') {
+    writeJson(streams.stdout, {
+      ok: true,
+      dryRun: true,
+      plan,
+      nodes: run.job.nodes.map((n) => ({
+        node: n.facts.name,
+        platform: n.facts.platform,
+        runtime: n.facts.runtimeVersion,
+        images: plannedImages(n).map((i) => i.name),
+        alreadyPresent: n.alreadyPresent,
+        bytesToAdd: bytesToAdd(n),
+      })),
+    });
+  } else {
+    streams.stdout.write(`${plan.join('\n')}\nDry run: nothing was created or changed.\n`);
+  }
+  return undefined;
 }
 
 /** Registry mode, after preflight: the registry's own checks, the plan, the question, then its tasks. */
@@ -159,6 +187,7 @@ async function installRegistry(run: ClusterRun, flags: InstallFlags, streams: St
         `  data in hostPath ${placement.storage.path} on that node: ${placement.storage.reason};`,
         `  every image pushed through the API server; every node pulls from ${registry.report!.endpoint} by the images' original names${placement.auth ? ` with htpasswd credentials (Secret ${flags.namespace}/${AUTH_SECRET}; pushes through its gate on port ${placement.auth.pushPort})` : ''}.`,
       ];
+  if (flags.dryRun) return showDryRun(run, streams, plan);
   if (flags.yes && mode !== 'json') streams.stdout.write(plan.join('\n') + '\n');
   if (!flags.yes && !(await confirmInView(mode, streams, plan, `Run the registry and point ${job.nodes.length} node(s) at it?`))) {
     streams.stderr.write('Nothing was changed.\n');
@@ -185,6 +214,7 @@ export async function runInstall(bundle: string | undefined, flags: InstallFlags
   if (flags.nodeAccess === false && flags.bootstrap === 'exec') {
     throw new AbortError('--no-node-access and --bootstrap exec exclude each other: node injection works through the node', { exitCode: ExitCode.usage, hint: 'Leave out --bootstrap (--no-node-access means the ConfigMap bootstrap).' });
   }
+  if (flags.dryRun && flags.restore) throw new AbortError('--dry-run and --restore exclude each other', { exitCode: ExitCode.usage, hint: 'lading install BUNDLE --dry-run shows the plan of an install.' });
   for (const [set, flag] of [[flags.registryAuth, '--registry-auth'], [flags.registryNode, '--registry-node'], [flags.bootstrap, '--bootstrap'], [flags.nodeAccess === false, '--no-node-access']] as const) {
     if (set && !flags.registry) throw new AbortError(`${flag} belongs to registry mode`, { exitCode: ExitCode.usage, hint: `lading install BUNDLE --registry ${flag}${flag === '--registry-node' ? ' NAME' : ''}.` });
   }

@@ -10,7 +10,11 @@ import { pollDelayMs } from '../util/poll.js';
 import type * as k8s from '@kubernetes/client-node';
 import { AbortError, ExitCode } from '../errors.js';
 import { sleep } from '../oci/retry.js';
+import type { Readable } from 'node:stream';
 import { execInPod } from './exec.js';
+import { ReceiverUnavailable, startReceiver } from './receiver.js';
+import { BulkStreams, type StreamTransport, type TransportUsed } from './bulk-streams.js';
+import type { ProgramFile } from '../configmap/injector-binary.js';
 import type { HostShell } from '../host.js';
 import { api, type ClusterConnection } from './kube.js';
 import { pinnedPod } from './pods.js';
@@ -20,11 +24,17 @@ export const AGENT_LABEL_VALUE = 'lading-agent';
 export const NODE_LABEL = 'lading.dev/node';
 const CONTAINER = 'agent';
 
+export type { StreamTransport, TransportUsed } from './bulk-streams.js';
+
 /** A node's host shell (chrooted into its /) through an agent pod. */
 export interface NodeAgent extends HostShell {
   namespace: string;
   pod: string;
   image: string;
+  /** How bulk streams went so far (undefined: none yet). */
+  transportUsed(): TransportUsed | undefined;
+  /** Stops what the agent runs beside its shell (the receiver); the pod itself is removed by removeAgent. */
+  close(): Promise<void>;
 }
 
 /** Where the kubelet's and distributions' sandbox images come from (kubeadm, older kubeadm, k3s/RKE2, OpenShift/EKS/GKE mirrors). */
@@ -85,6 +95,10 @@ export interface StartAgentOptions {
   image?: string;
   timeoutMs?: number;
   signal?: AbortSignal;
+  /** Default proxy. */
+  transport?: StreamTransport;
+  /** The receiver program for the node's platform (the injector); when it cannot be had, bulk streams use exec. */
+  receiverProgram?: (platform: string) => Promise<ProgramFile>;
 }
 
 export async function startAgent(conn: ClusterConnection, options: StartAgentOptions): Promise<NodeAgent> {
@@ -107,21 +121,48 @@ export async function startAgent(conn: ClusterConnection, options: StartAgentOpt
   try {
     await waitForRunning(conn, options.namespace, pod, node, options.timeoutMs ?? 90_000, options.signal);
     const prefix = await findHostPrefix(conn, options.namespace, pod, node, arch, options.signal);
+    const prologue = `PATH=${HOST_PATH}; export PATH\n`;
+    const viaExec = (script: string, execOptions: { stdin?: Readable; signal?: AbortSignal } = {}) =>
+      execInPod(conn.kc, {
+        namespace: options.namespace,
+        pod,
+        container: CONTAINER,
+        // The agent's image may set no PATH at all (pause does not): give the host's shell the usual one.
+        command: [...prefix, '/bin/sh', '-c', `${prologue}${script}`],
+        ...(execOptions.stdin ? { stdin: execOptions.stdin } : {}),
+        ...((execOptions.signal ?? options.signal) ? { signal: (execOptions.signal ?? options.signal)! } : {}),
+      });
+    const streams = new BulkStreams(options.transport ?? 'proxy', async () => {
+      if (!options.receiverProgram) throw new ReceiverUnavailable('this run has no receiver program');
+      const program = await options.receiverProgram(`linux/${arch}`).catch((error: unknown) => {
+        throw new ReceiverUnavailable(`no receiver program for linux/${arch}: ${(error as Error).message}`);
+      });
+      return startReceiver(
+        {
+          conn,
+          namespace: options.namespace,
+          pod,
+          container: CONTAINER,
+          node,
+          hostPrefix: prefix,
+          scriptPrologue: prologue,
+          hostExec: (script, execOptions) => viaExec(script, execOptions),
+          ...(options.signal ? { signal: options.signal } : {}),
+        },
+        program,
+      );
+    }, options.signal);
     return {
       node,
       namespace: options.namespace,
       pod,
       image,
-      hostExec: (script, execOptions = {}) =>
-        execInPod(conn.kc, {
-          namespace: options.namespace,
-          pod,
-          container: CONTAINER,
-          // The agent's image may set no PATH at all (pause does not): give the host's shell the usual one.
-          command: [...prefix, '/bin/sh', '-c', `PATH=${HOST_PATH}; export PATH\n${script}`],
-          ...(execOptions.stdin ? { stdin: execOptions.stdin } : {}),
-          ...((execOptions.signal ?? options.signal) ? { signal: (execOptions.signal ?? options.signal)! } : {}),
-        }),
+      hostExec: async (script, execOptions = {}) => {
+        const receiver = execOptions.bulk && execOptions.stdin ? await streams.receiver() : undefined;
+        return receiver ? receiver.run(script, execOptions.stdin!, execOptions.signal ?? options.signal) : viaExec(script, execOptions);
+      },
+      transportUsed: () => streams.used,
+      close: () => streams.close(),
     };
   } catch (error) {
     await removeAgent(conn, options.namespace, pod);

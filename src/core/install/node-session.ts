@@ -7,7 +7,8 @@
  */
 import { BundleReader } from '../bundle/reader.js';
 import type { BundleImage } from '../bundle/layout.js';
-import { AgentStartError, pickAgentImage, removeAgent, startAgent, type NodeAgent } from '../cluster/agent.js';
+import { AgentStartError, pickAgentImage, removeAgent, startAgent, type NodeAgent, type StreamTransport } from '../cluster/agent.js';
+import { locateInjector } from '../configmap/injector-binary.js';
 import { sandboxGoneError } from './sandbox-gone.js';
 import type { ClusterConnection } from '../cluster/kube.js';
 import { ExecConnectionError } from '../cluster/exec.js';
@@ -24,6 +25,8 @@ export interface SessionOptions {
   /** For the way back when the node cannot start pods: the bundle file and lading's CRI-O store. */
   bundle?: string;
   imageStore?: string;
+  /** How images stream into the agent (default proxy, falling back to exec). */
+  transport?: StreamTransport;
 }
 
 export type OnStage = (stage: string) => void;
@@ -48,7 +51,15 @@ async function startNodeAgent(options: SessionOptions, plan: NodePlan, sandbox: 
   const recorded = sandbox?.recorded && plan.facts.images.has(sandbox.recorded) ? sandbox.recorded : undefined;
   const image = options.agentImage ?? recorded ?? pickAgentImage(plan.facts.node) ?? sandbox?.recorded;
   try {
-    return await startAgent(conn, { namespace, node: plan.facts.node, ...(image ? { image } : {}), ...(signal ? { signal } : {}) });
+    return await startAgent(conn, {
+      namespace,
+      node: plan.facts.node,
+      ...(image ? { image } : {}),
+      ...(signal ? { signal } : {}),
+      ...(options.transport ? { transport: options.transport } : {}),
+      // The injector program is the receiver too (`injector receive`).
+      receiverProgram: (platform) => locateInjector(platform),
+    });
   } catch (error) {
     if (!(error instanceof AgentStartError) || !error.sandbox) throw error;
     // The agent's own image is the sandbox image unless --agent-image named another one.
@@ -76,7 +87,10 @@ export async function withAgent<T>(options: SessionOptions, plan: NodePlan, onSt
     recordFailure(plan.report, error);
     throw error;
   } finally {
-    if (agent) await removeAgent(options.conn, options.namespace, agent.pod);
+    if (agent) {
+      await agent.close();
+      await removeAgent(options.conn, options.namespace, agent.pod);
+    }
   }
 }
 

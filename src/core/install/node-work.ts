@@ -109,6 +109,8 @@ export async function installOnNode(work: NodeWork, plan: NodePlan, onStage: OnS
       });
       report.injectedBytes = toInject.bytes;
       report.injectMs = Math.round(performance.now() - started);
+      const transport = agent.transportUsed();
+      if (transport) report.transport = transport;
     }
     meter.complete();
     progress.publish({ key, progress: meter.snapshot() });

@@ -2,6 +2,7 @@
 import type { ProgressHub } from '../progress.js';
 import type { ClusterConnection } from '../cluster/kube.js';
 import type { DriverOptions } from './drivers.js';
+import type { StreamTransport } from '../cluster/agent.js';
 
 export interface InstallOptions extends DriverOptions {
   bundle: string;
@@ -19,6 +20,8 @@ export interface InstallOptions extends DriverOptions {
   keepFreePercent?: number;
   /** Registry mode's way onto a node: node injection through agents (exec), or the ConfigMap injector (no agent at all). */
   bootstrap?: 'exec' | 'configmap';
+  /** How images stream into node agents (default proxy: the receiver through pods/proxy, else exec). */
+  transport?: StreamTransport;
   progress: ProgressHub;
   signal?: AbortSignal;
 }

@@ -7,6 +7,7 @@ import { AbortError } from '../errors.js';
 import type { NodeFacts } from '../cluster/preflight.js';
 import type { SinceInstall } from './node-record.js';
 import type { RegistryReport } from '../registry/registry-mode.js';
+import type { TransportUsed } from '../cluster/agent.js';
 
 export type ImageOutcome = 'injected' | 'present' | 'missing' | 'wrong-digest';
 
@@ -47,6 +48,8 @@ export interface NodeReport {
   injectedBytes: number;
   /** Wall time of the import stream alone (agent start, checks and smoke pods excluded). */
   injectMs: number;
+  /** How the images streamed into the node (pods/proxy to the agent's receiver, or exec, and why exec). */
+  transport?: TransportUsed;
   /** Host files lading changed (install) or put back (restore). */
   changedFiles: string[];
   /** Image names whose pin lading took off (restore). */

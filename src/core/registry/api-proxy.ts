@@ -9,9 +9,9 @@
  * own proxy URL; `locate` accepts either form and turns it back into the
  * `/v2/...` path the pusher speaks.
  */
-import { Agent, request, type Dispatcher } from 'undici';
-import type * as https from 'node:https';
+import { request } from 'undici';
 import type { KubeConfig } from '@kubernetes/client-node';
+import { ApiServerHttp } from '../cluster/api-http.js';
 import { RegistryError } from '../errors.js';
 import { printable } from '../util/printable.js';
 import { trace } from '../util/trace.js';
@@ -32,14 +32,13 @@ export function serviceProxyPrefix(target: ServiceProxyTarget): string {
 }
 
 export class ApiProxyTransport implements PushTransport {
-  readonly #kc: KubeConfig;
+  readonly #http: ApiServerHttp;
   readonly #server: URL;
   readonly #prefix: string;
   readonly #headers: Record<string, string>;
-  #dispatcher: Dispatcher | undefined;
 
   constructor(kc: KubeConfig, server: string, target: ServiceProxyTarget) {
-    this.#kc = kc;
+    this.#http = new ApiServerHttp(kc);
     this.#server = new URL(server);
     this.#prefix = `${this.#server.pathname.replace(/\/+$/, '')}${serviceProxyPrefix(target)}`;
     this.#headers = target.headers ?? {};
@@ -49,27 +48,7 @@ export class ApiProxyTransport implements PushTransport {
   readonly name: string;
 
   async send(req: PushRequest): Promise<PushResponse> {
-    // The kubeconfig's credentials are applied per request: exec plugins and token files may rotate them.
-    const options: https.RequestOptions = { headers: {} };
-    await this.#kc.applyToHTTPSOptions(options);
-    this.#dispatcher ??= new Agent({
-      connect: {
-        ...(options.ca ? { ca: options.ca as string | Buffer } : {}),
-        ...(options.cert ? { cert: options.cert as string | Buffer } : {}),
-        ...(options.key ? { key: options.key as string | Buffer } : {}),
-        ...(options.rejectUnauthorized === false ? { rejectUnauthorized: false } : {}),
-        ...(options.servername ? { servername: options.servername } : {}),
-      },
-      // HTTP/1.1 only. undici 8 speaks HTTP/2 to an API server that offers it, and a blob upload cut off
-      // mid-body there (Ctrl-C) left Node's HTTP/2 session copying into its outgoing buffer without end:
-      // gigabytes a second until the kernel's OOM killer stepped in (measured: 2.5 GB in 7 s, 3 runs of 4).
-      allowH2: false,
-      // Blobs flow for as long as they need; the pusher's own deadlines bound a stall.
-      bodyTimeout: 0,
-      headersTimeout: 120_000,
-    });
-    const headers: Record<string, string> = {};
-    for (const [k, v] of Object.entries(options.headers ?? {})) if (typeof v === 'string') headers[k.toLowerCase()] = v;
+    const { dispatcher, headers } = await this.#http.prepare();
     const url = new URL(`${this.#prefix}${req.path}`, this.#server);
     const what = `${req.method} ${req.path.split('?')[0]}`;
     trace(`push: ${what} …`);
@@ -79,7 +58,7 @@ export class ApiProxyTransport implements PushTransport {
         headers: { ...headers, ...this.#headers, ...(req.headers ?? {}) },
         body: req.body ?? null,
         signal: req.signal ?? null,
-        dispatcher: this.#dispatcher,
+        dispatcher,
       });
       trace(`push: ${what} answered ${res.statusCode}`);
       return { status: res.statusCode, headers: res.headers, body: res.body };
@@ -100,13 +79,10 @@ export class ApiProxyTransport implements PushTransport {
     return `${path}${url.search}`;
   }
 
-  /**
-   * Ends every connection at once. undici's close() waits for requests still under way, and one whose
-   * body upload was cut off by Ctrl-C or a dropped connection may never finish: the run would not end.
-   */
+  /** Ends every connection at once (see ApiServerHttp.close). */
   async close(): Promise<void> {
     trace('push: closing the connections to the API server');
-    await this.#dispatcher?.destroy();
+    await this.#http.close();
     trace('push: connections closed');
   }
 }

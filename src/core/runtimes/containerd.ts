@@ -206,7 +206,7 @@ export async function unpinLadings(agent: HostShell, runtime: ContainerdOnNode):
 
 /** Streams an OCI archive into `ctr images import -`; resolves once containerd has named every image in it. */
 export async function importArchive(agent: HostShell, runtime: ContainerdOnNode, archive: Readable, signal?: AbortSignal): Promise<void> {
-  const result = await agent.hostExec(ctr(runtime, 'images import -'), { stdin: archive, ...(signal ? { signal } : {}) });
+  const result = await agent.hostExec(ctr(runtime, 'images import -'), { stdin: archive, bulk: true, ...(signal ? { signal } : {}) });
   if (result.exitCode !== 0) {
     throw new AbortError(`node ${agent.node}: ctr images import failed (exit ${result.exitCode}): ${nodeSaid(result)}`, {
       exitCode: ExitCode.node,

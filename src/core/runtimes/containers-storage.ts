@@ -186,7 +186,7 @@ export async function loadIntoStore(shell: HostShell, store: ContainersStore, na
     store.tool.kind === 'podman'
       ? `mkdir -p ${shellQuote(store.root)} && ${podman(store, 'load')}`
       : skopeoLoad(store, name);
-  const result = await shell.hostExec(script, { stdin: archive, ...(signal ? { signal } : {}) });
+  const result = await shell.hostExec(script, { stdin: archive, bulk: true, ...(signal ? { signal } : {}) });
   if (result.exitCode !== 0) {
     throw new AbortError(`node ${shell.node}: loading ${name} into ${store.root} failed: ${nodeSaid(result)}`, {
       exitCode: ExitCode.node,

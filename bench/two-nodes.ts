@@ -1,0 +1,98 @@
+/**
+ * npm run bench, two nodes: the six-image set (five images sharing a 128 MiB base layer with 8 MiB of
+ * their own each, plus one 512 MiB image) installed by `lading install` on the test cluster's containerd
+ * node alone, its CRI-O node alone, and both at once, alternating, `--runs` times (default 3). What lading
+ * put on the nodes is removed before each install. Prints the medians of the whole install's wall time,
+ * the ratio of both nodes to the slower single node (target <= 1.3), and the CPU seconds the API server
+ * (the path every node's stream shares) spent in each. On this test cluster both nodes share the
+ * machine's cores with the API server and lading, which a real cluster's nodes do not.
+ *
+ *   bash scripts/with-node24 node --import tsx bench/two-nodes.ts [--runs 3] [--base-mib 128] [--big-mib 512]
+ */
+import { readFileSync } from 'node:fs';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { startRegistry } from '../test/support/registry.js';
+import { pushImage, type ImageSpec } from '../test/support/images.js';
+import { LADING_BIN, specText } from '../test/support/lading.js';
+import { clusterUp, exec, nodeRun, option, timed } from './cluster.js';
+
+const RUNS = option('--runs', 3);
+const BASE_MIB = option('--base-mib', 128);
+const BIG_MIB = option('--big-mib', 512);
+const MiB = 1 << 20;
+/** lading's CRI-O store on the nodes (install's --image-store default) and its run directory. */
+const STORE = '/var/lib/lading/images';
+const STORE_RUNROOT = '/run/lading/var-lib-lading-images';
+
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
+
+/** CPU seconds (user + system) a process has used, from /proc. */
+function cpuSeconds(pid: number): number {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return (Number(fields[11]) + Number(fields[12])) / 100;
+}
+
+async function main(): Promise<void> {
+  const cluster = await clusterUp();
+  const crio = cluster.env.LADING_NODE_CRIO_NAME;
+  if (!crio) throw new Error('this bench needs the two-node test cluster: bash test/cluster/down && bash test/cluster/up (both nodes by default)');
+  const apiserverPid = Number(readFileSync(join(cluster.state, 'run', 'kube-apiserver.pid'), 'utf8').trim());
+  const work = await mkdtemp(join(tmpdir(), 'lading-bench-two-'));
+  try {
+    const base = { randomBytes: BASE_MIB * MiB, seed: 'bench-base' };
+    const images: ImageSpec[] = [];
+    for (let i = 1; i <= 5; i++) images.push({ repository: `bench/app${i}`, tag: '1.0', layers: [base, { randomBytes: 8 * MiB, seed: `bench-app-${i}` }] });
+    images.push({ repository: 'bench/big', tag: '1.0', layers: [{ randomBytes: BIG_MIB * MiB, seed: 'bench-big' }] });
+    const bundle = join(work, 'six.lading.tar');
+    const registry = await startRegistry({ stateDir: join(work, 'registry') });
+    try {
+      const refs = [];
+      for (const image of images) refs.push((await pushImage(registry, image)).ref);
+      await writeFile(join(work, 'lading.yaml'), specText(refs, ['linux/amd64']));
+      await timed(LADING_BIN, ['create', join(work, 'lading.yaml'), '-o', bundle, '--no-tui'], { env: { ...process.env, CI: '1', LADING_CACHE_DIR: join(work, 'cache') } });
+    } finally {
+      await registry.stop();
+    }
+
+    const clean = async () => {
+      await nodeRun('containerd', ['sh', '-c', 'ctr -n k8s.io images rm --sync $(ctr -n k8s.io images ls -q | grep -E "/bench/|^sha256:") >/dev/null 2>&1; true']);
+      await nodeRun('crio', ['sh', '-c', `podman --root ${STORE} --runroot ${STORE_RUNROOT} rmi -a -f >/dev/null 2>&1; true`]);
+      await exec('sync');
+    };
+    const install = async (selector: string | undefined, expected: number) => {
+      await clean();
+      const cpuBefore = cpuSeconds(apiserverPid);
+      const run = await timed(LADING_BIN, ['install', bundle, '--kubeconfig', cluster.kubeconfig, '--yes', '--json', ...(selector ? ['--nodes', selector] : [])], {
+        env: { ...process.env, CI: '1' },
+      });
+      const report = JSON.parse(run.stdout) as { ok: boolean; nodes: Array<{ node: string; injectedBytes: number; transport?: { transport: string } }> };
+      if (!report.ok || report.nodes.length !== expected) throw new Error(`install on ${selector ?? 'every node'} did not succeed: ${run.stdout.slice(0, 3000)}`);
+      return { seconds: run.seconds, apiserverCpu: cpuSeconds(apiserverPid) - cpuBefore, rssMiB: run.rssKiB / 1024, transports: report.nodes.map((n) => n.transport?.transport ?? '-').join(', ') };
+    };
+
+    const rows: Record<'containerd' | 'crio' | 'both', Array<Awaited<ReturnType<typeof install>>>> = { containerd: [], crio: [], both: [] };
+    for (let i = 0; i < RUNS; i++) {
+      rows.containerd.push(await install(`kubernetes.io/hostname=${cluster.node.hostnameLabel}`, 1));
+      rows.crio.push(await install(`kubernetes.io/hostname=${cluster.env.LADING_NODE_CRIO_HOSTNAME ?? crio}`, 1));
+      rows.both.push(await install(undefined, 2));
+      console.log(`run ${i + 1}: containerd ${rows.containerd.at(-1)!.seconds.toFixed(2)} s, CRI-O ${rows.crio.at(-1)!.seconds.toFixed(2)} s, both ${rows.both.at(-1)!.seconds.toFixed(2)} s`);
+    }
+    await clean();
+
+    console.log(`six-image set: 5 x (${BASE_MIB} MiB shared + 8 MiB) + ${BIG_MIB} MiB, whole install, median of ${RUNS} alternating runs`);
+    console.log('nodes | lading install | API server CPU | streamed through | peak RSS');
+    for (const [what, list] of Object.entries(rows)) {
+      console.log(`${what} | ${median(list.map((r) => r.seconds)).toFixed(2)} s | ${median(list.map((r) => r.apiserverCpu)).toFixed(1)} s | ${list[0]!.transports} | ${Math.max(...list.map((r) => r.rssMiB)).toFixed(0)} MiB`);
+    }
+    const single = Math.max(median(rows.containerd.map((r) => r.seconds)), median(rows.crio.map((r) => r.seconds)));
+    console.log(`both nodes / the slower single node: ${(median(rows.both.map((r) => r.seconds)) / single).toFixed(2)} (target <= 1.3)`);
+  } finally {
+    await rm(work, { recursive: true, force: true });
+    await cluster.done();
+  }
+}
+
+await main();
