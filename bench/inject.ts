@@ -11,18 +11,12 @@
  *
  *   bash scripts/with-node24 node --import tsx bench/inject.ts [--mib 1024] [--runs 3]
  */
-import { createWriteStream, readFileSync } from 'node:fs';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { pipeline } from 'node:stream/promises';
-import { startRegistry } from '../test/support/registry.js';
-import { pushImage } from '../test/support/images.js';
-import { LADING_BIN, specText } from '../test/support/lading.js';
-import { BundleReader } from '../src/core/bundle/reader.js';
-import { readDescription } from '../src/core/bundle/documents.js';
-import { digestName, planNodeArchive, streamNodeArchive } from '../src/core/bundle/node-archive.js';
-import { clusterUp, exec, nodeRun, onNode, option, timed } from './cluster.js';
+import { LADING_BIN } from '../test/support/lading.js';
+import { clusterUp, onNode, option, timed } from './cluster.js';
+import { makeInjectImage } from './inject-image.js';
 
 const MIB = option('--mib', 1024);
 const RUNS = option('--runs', 3);
@@ -34,43 +28,11 @@ async function main(): Promise<void> {
   const { kubeconfig } = cluster;
   const work = await mkdtemp(join(tmpdir(), 'lading-bench-inject-'));
   try {
-    const binary = join(work, 'app');
-    await writeFile(`${binary}.c`, '#include <unistd.h>\nint main(void) { for (;;) pause(); }\n');
-    await exec('gcc', ['-static', '-Os', '-o', binary, `${binary}.c`]);
-    const registry = await startRegistry();
-    let ref: string;
-    try {
-      ref = (
-        await pushImage(registry, {
-          repository: 'bench/inject',
-          tag: '1.0',
-          layers: [{ files: { app: { content: readFileSync(binary), mode: 0o755 } } }, { randomBytes: MIB << 20, seed: 'bench-inject' }],
-          config: { Entrypoint: ['/app'] },
-        })
-      ).ref;
-      const spec = join(work, 'lading.yaml');
-      await writeFile(spec, specText([ref], ['linux/amd64']));
-      await timed(LADING_BIN, ['create', spec, '-o', join(work, 'bundle.tar'), '--no-tui'], { env: { ...process.env, CI: '1', LADING_CACHE_DIR: join(work, 'cache') } });
-    } finally {
-      await registry.stop();
-    }
-    const bundle = join(work, 'bundle.tar');
-    const reader = await BundleReader.open(bundle);
-    const { metadata } = await readDescription(reader);
-    const plan = planNodeArchive(metadata.images, 'linux/amd64');
-    const archive = join(work, 'node-archive.tar');
-    await pipeline(streamNodeArchive(reader, plan), createWriteStream(archive));
-    await reader.close();
-    // every name the image has on the node: containerd's CRI also names it by its config digest (the image
-    // ID), and content under any name left there would make the next import find its layers present
-    const image = metadata.images[0]!;
-    const names = [ref, digestName(image)!, ...new Set(image.platforms.map((p) => p.config.digest))];
+    const { bundle, archive, plan, clean } = await makeInjectImage(work, MIB);
     const ctr = ['ctr', '-n', 'k8s.io'];
-    const clean = () => nodeRun('containerd', [...ctr, 'images', 'rm', '--sync', ...names]).catch(() => undefined);
 
     const install = async (transport: 'proxy' | 'exec') => {
       await clean();
-      await exec('sync');
       const run = await timed(
         LADING_BIN,
         ['install', bundle, '--kubeconfig', kubeconfig, '--yes', '--json', '--transport', transport, '--nodes', `kubernetes.io/hostname=${cluster.node.hostnameLabel}`],
@@ -85,7 +47,6 @@ async function main(): Promise<void> {
     };
     const direct = async () => {
       await clean();
-      await exec('sync');
       return (await timed(...onNode('containerd', [...ctr, 'images', 'import', '-']), { stdinFile: archive })).seconds;
     };
 
