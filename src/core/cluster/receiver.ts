@@ -41,8 +41,8 @@ export interface ReceiverTarget {
   node: string;
   /** The argv that runs a host program as the agent's hostExec does (loader, chroot /host). */
   hostPrefix: string[];
-  /** Runs a script on the host through exec (to write the program). */
-  hostExec: (script: string, options: { stdin: Readable; signal?: AbortSignal }) => Promise<ExecResult>;
+  /** Runs a script on the host through exec (to write the program, or remove it). */
+  hostExec: (script: string, options: { stdin?: Readable; signal?: AbortSignal }) => Promise<ExecResult>;
   /** Prepended to every script (the host's PATH). */
   scriptPrologue: string;
   signal?: AbortSignal;
@@ -110,6 +110,8 @@ export async function startReceiver(target: ReceiverTarget, program: ProgramFile
     await waitUntilReachable(http, new URL(`${prefix}/ready`, base), () => ended, signal);
   } catch (error) {
     await close();
+    // A receiver that ran has removed its file already; one that never did (noexec, say) has not.
+    await target.hostExec(`rm -f ${shellQuote(path)}`, {}).catch(() => undefined);
     throw error;
   }
   trace(`node ${target.node}: receiver reachable through pods/proxy`);
