@@ -22,6 +22,7 @@ import { sleep } from '../oci/retry.js';
 import { shellQuote } from '../host.js';
 import type { ProgramFile } from '../configmap/injector-binary.js';
 import { pollDelayMs } from '../util/poll.js';
+import { printable } from '../util/printable.js';
 import { trace } from '../util/trace.js';
 import { ApiServerHttp } from './api-http.js';
 import { ExecConnectionError, execInPod, type ExecResult } from './exec.js';
@@ -32,6 +33,8 @@ export const RECEIVER_PORT = 7070;
 /** Where the program is written on the node (lading's own directory); it deletes its file once it runs. */
 const RECEIVER_DIR = '/var/lib/lading/bin';
 const READY_WITHIN_MS = 10_000;
+/** The receiver answers with two 64 KiB tails in JSON; anything much longer is not its answer. */
+const ANSWER_LIMIT = 1 << 20;
 
 export interface ReceiverTarget {
   conn: ClusterConnection;
@@ -139,11 +142,11 @@ export async function startReceiver(target: ReceiverTarget, program: ProgramFile
       } finally {
         stdin.destroy();
       }
-      const text = await res.body.text();
-      if (res.statusCode !== 200) {
-        throw new ExecConnectionError(`streaming to node ${target.node} through pods/proxy`, `HTTP ${res.statusCode}: ${text.slice(0, 300).trim()}`);
-      }
-      const answer = JSON.parse(text) as { exitCode: number; stdout: string; stderr: string };
+      const text = await boundedText(res.body, ANSWER_LIMIT);
+      const what = `streaming to node ${target.node} through pods/proxy`;
+      if (res.statusCode !== 200) throw new ExecConnectionError(what, `HTTP ${res.statusCode}: ${printable(text.slice(0, 300).trim())}`);
+      const answer = receiverAnswer(text);
+      if (!answer) throw new ExecConnectionError(what, `an answer that is not the receiver's: ${printable(text.slice(0, 200))}`);
       return { exitCode: answer.exitCode, message: '', stdout: answer.stdout, stderr: answer.stderr };
     },
   };
@@ -160,9 +163,9 @@ async function waitUntilReachable(http: ApiServerHttp, url: URL, ended: () => st
     try {
       const { dispatcher, headers } = await http.prepare();
       const res = await request(url, { method: 'GET', headers, dispatcher, headersTimeout: 5_000, bodyTimeout: 5_000, ...(signal ? { signal } : {}) });
-      const text = await res.body.text();
+      const text = await boundedText(res.body, ANSWER_LIMIT);
       if (res.statusCode === 200) return;
-      last = `HTTP ${res.statusCode}: ${text.slice(0, 200).trim()}`;
+      last = `HTTP ${res.statusCode}: ${printable(text.slice(0, 200).trim())}`;
     } catch (error) {
       if (signal?.aborted) throw signal.reason;
       last = (error as Error).message;
@@ -170,4 +173,32 @@ async function waitUntilReachable(http: ApiServerHttp, url: URL, ended: () => st
     if (Date.now() >= deadline) throw new ReceiverUnavailable(`the API server did not reach it through pods/proxy within ${READY_WITHIN_MS / 1000} s (${last})`);
     await sleep(pollDelayMs(attempt), signal);
   }
+}
+
+/** Reads at most `limit` bytes of a body as text; the rest is dropped unread. */
+async function boundedText(body: AsyncIterable<Buffer> & { destroy(): unknown }, limit: number): Promise<string> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of body) {
+    chunks.push(chunk);
+    size += chunk.length;
+    if (size >= limit) {
+      body.destroy();
+      break;
+    }
+  }
+  return Buffer.concat(chunks).subarray(0, limit).toString('utf8');
+}
+
+/** The receiver's JSON answer, checked: undefined when it is not one. */
+export function receiverAnswer(text: string): { exitCode: number; stdout: string; stderr: string } | undefined {
+  try {
+    const value = JSON.parse(text) as Record<string, unknown>;
+    if (Number.isInteger(value.exitCode) && typeof value.stdout === 'string' && typeof value.stderr === 'string') {
+      return { exitCode: value.exitCode as number, stdout: value.stdout, stderr: value.stderr };
+    }
+  } catch {
+    // not JSON
+  }
+  return undefined;
 }
