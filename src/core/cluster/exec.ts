@@ -82,6 +82,7 @@ const Channel = { stdin: 0, stdout: 1, stderr: 2, status: 3, close: 255 } as con
 const PROTOCOLS = ['v5.channel.k8s.io', 'v4.channel.k8s.io'];
 /** Stdin frames are coalesced up to this size: fewer, larger messages cost the API server and kubelet less per byte. */
 const FRAME_BYTES = 1 << 20;
+const HANDSHAKE_TIMEOUT_MS = 30_000;
 
 function zeroMask(mask: Uint8Array): void {
   mask.fill(0);
@@ -118,7 +119,8 @@ async function openExecSocket(kc: k8s.KubeConfig, options: ExecOptions): Promise
   const base = url.href.replace(/\/$/, '');
   const opts: WebSocket.ClientOptions = {};
   await kc.applyToHTTPSOptions(opts);
-  const ws = new WebSocket(`${base}${execPath(options)}`, PROTOCOLS, { ...opts, perMessageDeflate: false, generateMask: zeroMask });
+  // A connection whose upgrade never comes (an API server or proxy that hangs) fails after a while, not never.
+  const ws = new WebSocket(`${base}${execPath(options)}`, PROTOCOLS, { ...opts, perMessageDeflate: false, generateMask: zeroMask, handshakeTimeout: HANDSHAKE_TIMEOUT_MS });
   return new Promise((resolve, reject) => {
     ws.once('open', () => resolve(ws));
     ws.once('error', reject);
