@@ -3,9 +3,16 @@
 // asset lading.mjs as the ES module it is, under the executable's own URL: its createRequire(import.meta.url)
 // then works, and nothing is read from disk.
 'use strict';
-const { registerHooks } = require('node:module');
+const { enableCompileCache, registerHooks } = require('node:module');
+const path = require('node:path');
 const { getAsset } = require('node:sea');
 const { pathToFileURL } = require('node:url');
+
+// V8's compiled code of the 6 MiB lading.mjs, kept between runs where bin/lading keeps it (keyed by the
+// source's hash, so other builds never share it): start-up 0.25 s -> 0.12-0.15 s. A cache that cannot be
+// written only costs that time again; NODE_DISABLE_COMPILE_CACHE=1 turns it off, as for node.
+const home = process.env.XDG_CACHE_HOME || path.join(process.env.HOME || '/tmp', '.cache');
+enableCompileCache(process.env.NODE_COMPILE_CACHE || path.join(home, 'lading', 'compile-cache'));
 
 const url = pathToFileURL(process.execPath).href;
 registerHooks({

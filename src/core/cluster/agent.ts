@@ -33,6 +33,11 @@ export interface NodeAgent extends HostShell {
   image: string;
   /** How bulk streams went so far (undefined: none yet). */
   transportUsed(): TransportUsed | undefined;
+  /**
+   * Starts the way in for bulk streams now (the receiver, about 0.5 s), beside whatever the caller does next,
+   * so the first stream finds it ready. Its outcome is that stream's (or close()'s) to see.
+   */
+  prepareBulk(): void;
   /** Stops what the agent runs beside its shell (the receiver); the pod itself is removed by removeAgent. */
   close(): Promise<void>;
 }
@@ -162,6 +167,7 @@ export async function startAgent(conn: ClusterConnection, options: StartAgentOpt
         return receiver ? receiver.run(script, execOptions.stdin!, execOptions.signal ?? options.signal) : viaExec(script, execOptions);
       },
       transportUsed: () => streams.used,
+      prepareBulk: () => streams.prepare(),
       close: () => streams.close(),
     };
   } catch (error) {

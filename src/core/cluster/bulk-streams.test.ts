@@ -38,6 +38,40 @@ describe('BulkStreams: the receiver, or exec and why', () => {
     await assert.rejects(new BulkStreams('proxy', failing, interrupted.signal).receiver(), /exec refused/);
   });
 
+  test('prepare starts the receiver at once; the first stream gets that same start', async () => {
+    let starts = 0;
+    let release!: () => void;
+    const streams = new BulkStreams('proxy', async () => {
+      starts++;
+      await new Promise<void>((resolve) => (release = resolve));
+      return receiver;
+    });
+    streams.prepare();
+    assert.equal(starts, 1, 'started before any stream asked');
+    const first = streams.receiver();
+    release();
+    assert.equal(await first, receiver);
+    assert.equal(starts, 1);
+  });
+
+  test('prepare: a start that fails after an interruption is no unhandled rejection, and the stream still sees it', async () => {
+    const unhandled: unknown[] = [];
+    const onUnhandled = (reason: unknown) => unhandled.push(reason);
+    process.on('unhandledRejection', onUnhandled);
+    try {
+      const interrupted = new AbortController();
+      interrupted.abort(new Error('interrupted'));
+      const streams = new BulkStreams('proxy', () => Promise.reject(new Error('exec refused')), interrupted.signal);
+      streams.prepare();
+      await new Promise((resolve) => setImmediate(resolve));
+      assert.deepEqual(unhandled, []);
+      await assert.rejects(streams.receiver(), /exec refused/);
+      await streams.close();
+    } finally {
+      process.off('unhandledRejection', onUnhandled);
+    }
+  });
+
   test('exec: the receiver is never tried', async () => {
     const streams = new BulkStreams('exec', () => assert.fail('started'));
     assert.equal(await streams.receiver(), undefined);

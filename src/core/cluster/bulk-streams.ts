@@ -34,6 +34,12 @@ export class BulkStreams {
     return this.#starting;
   }
 
+  /** Starts the receiver without waiting: the first stream (or close) awaits the same start and sees its outcome. */
+  prepare(): void {
+    // Handled here so a start nobody has awaited yet is not an unhandled rejection; receiver() still rejects.
+    this.receiver().catch(() => undefined);
+  }
+
   async #start(): Promise<Receiver | undefined> {
     if (this.transport === 'exec') {
       this.used = { transport: 'exec', reason: '--transport exec' };

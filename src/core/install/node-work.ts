@@ -81,6 +81,8 @@ export async function installOnNode(work: NodeWork, plan: NodePlan, onStage: OnS
   const report = plan.report;
   const recorded = await readRecord(work, plan);
   return withAgent(work.options, plan, onStage, async (agent) => {
+    // The node status says images are missing: the stream's way in starts while the runtime is examined.
+    if (plan.alreadyPresent.length < plan.archive.images.length) agent.prepareBulk();
     const { driver, config } = await openRuntime(agent, work.options, plan, onStage, work.keepFreePercent);
     const before = await driver.list();
     const missing = plannedImages(plan).filter((image) => !holds(driver, before, image));
