@@ -5,17 +5,21 @@
  * put on the nodes is removed before each install. Prints the medians of the whole install's wall time,
  * the ratio of both nodes to the slower single node (target <= 1.3), the CPU seconds the API server
  * (the path every node's stream shares) spent in each, and how busy the machine's cores were. On this test cluster both nodes share the
- * machine's cores with the API server and lading, which a real cluster's nodes do not.
+ * machine's cores with the API server and lading, which a real cluster's nodes do not. `--pin` gives each
+ * node cores of its own for the whole bench (the first half of the machine's cores to the containerd node,
+ * the rest to the CRI-O node: every process of the node's PID namespace, and so whatever they start), as
+ * nodes on machines of their own have; the API server, etcd and lading still run on any core.
  *
- *   bash scripts/with-node24 node --import tsx bench/two-nodes.ts [--runs 3] [--base-mib 128] [--big-mib 512]
+ *   bash scripts/with-node24 node --import tsx bench/two-nodes.ts [--runs 3] [--base-mib 128] [--big-mib 512] [--pin]
  */
-import { readFileSync } from 'node:fs';
+import { readFileSync, readdirSync, readlinkSync } from 'node:fs';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startRegistry } from '../test/support/registry.js';
 import { pushImage, type ImageSpec } from '../test/support/images.js';
 import { LADING_BIN, specText } from '../test/support/lading.js';
+import { requireTool } from '../test/support/tools.js';
 import { clusterUp, exec, nodeRun, option, timed } from './cluster.js';
 
 const RUNS = option('--runs', 3);
@@ -25,6 +29,8 @@ const MiB = 1 << 20;
 /** lading's CRI-O store on the nodes (install's --image-store default) and its run directory. */
 const STORE = '/var/lib/lading/images';
 const STORE_RUNROOT = '/run/lading/var-lib-lading-images';
+
+const PIN = process.argv.includes('--pin');
 
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 
@@ -41,13 +47,42 @@ function cpuSeconds(pid: number): number {
   return (Number(fields[11]) + Number(fields[12])) / 100;
 }
 
+/** Every process in the PID namespace of a test node (its init's pid file: test/cluster/lib.sh). */
+function nodeProcesses(state: string, key: string): number[] {
+  const init = Number(readFileSync(join(state, 'nodes', key, 'init.pid'), 'utf8').split(' ')[0]);
+  const namespace = readlinkSync(`/proc/${init}/ns/pid`);
+  const inside = (pid: number) => {
+    try {
+      return readlinkSync(`/proc/${pid}/ns/pid`) === namespace;
+    } catch {
+      return false; // gone meanwhile
+    }
+  };
+  return readdirSync('/proc').filter((d) => /^\d+$/.test(d)).map(Number).filter(inside);
+}
+
+/** Sets the CPU affinity of every thread of a node's processes; what they start later inherits it. */
+async function pinNode(state: string, key: string, cores: string): Promise<void> {
+  const taskset = requireTool('taskset', 'install it with `apt-get install util-linux`');
+  for (const pid of nodeProcesses(state, key)) await exec(taskset, ['-a', '-p', '-c', cores, String(pid)]).catch(() => undefined);
+}
+
 async function main(): Promise<void> {
   const cluster = await clusterUp();
   const crio = cluster.env.LADING_NODE_CRIO_NAME;
   if (!crio) throw new Error('this bench needs the two-node test cluster: bash test/cluster/down && bash test/cluster/up (both nodes by default)');
   const apiserverPid = Number(readFileSync(join(cluster.state, 'run', 'kube-apiserver.pid'), 'utf8').trim());
   const work = await mkdtemp(join(tmpdir(), 'lading-bench-two-'));
+  const count = cpus().length;
+  const half = Math.max(1, Math.floor(count / 2));
+  const coresOf = { containerd: `0-${half - 1}`, crio: `${Math.min(half, count - 1)}-${count - 1}` };
   try {
+    if (PIN) {
+      if (count < 2) throw new Error('--pin needs at least 2 cores');
+      await pinNode(cluster.state, 'containerd', coresOf.containerd);
+      await pinNode(cluster.state, 'crio', coresOf.crio);
+      console.log(`pinned: the containerd node to cores ${coresOf.containerd}, the CRI-O node to cores ${coresOf.crio}`);
+    }
     const base = { randomBytes: BASE_MIB * MiB, seed: 'bench-base' };
     const images: ImageSpec[] = [];
     for (let i = 1; i <= 5; i++) images.push({ repository: `bench/app${i}`, tag: '1.0', layers: [base, { randomBytes: 8 * MiB, seed: `bench-app-${i}` }] });
@@ -90,7 +125,7 @@ async function main(): Promise<void> {
     }
     await clean();
 
-    console.log(`six-image set: 5 x (${BASE_MIB} MiB shared + 8 MiB) + ${BIG_MIB} MiB, whole install, median of ${RUNS} alternating runs`);
+    console.log(`six-image set: 5 x (${BASE_MIB} MiB shared + 8 MiB) + ${BIG_MIB} MiB, whole install, median of ${RUNS} alternating runs${PIN ? ', each node on cores of its own' : ''}`);
     console.log(`nodes | lading install | API server CPU | machine busy (${cpus().length} cores) | streamed through | peak RSS`);
     for (const [what, list] of Object.entries(rows)) {
       console.log(
@@ -100,6 +135,7 @@ async function main(): Promise<void> {
     const single = Math.max(median(rows.containerd.map((r) => r.seconds)), median(rows.crio.map((r) => r.seconds)));
     console.log(`both nodes / the slower single node: ${(median(rows.both.map((r) => r.seconds)) / single).toFixed(2)} (target <= 1.3)`);
   } finally {
+    if (PIN) for (const key of ['containerd', 'crio']) await pinNode(cluster.state, key, `0-${count - 1}`).catch(() => undefined);
     await rm(work, { recursive: true, force: true });
     await cluster.done();
   }

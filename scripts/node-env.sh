@@ -35,8 +35,11 @@ lading_node_dir() {
       echo "lading: could not fetch node-$os-$arch@$LADING_NODE_VERSION from the npm registry" >&2
       return 1
     fi
-    mkdir -p "$tmp/x" && tar -xzf "$tmp"/node-*.tgz -C "$tmp/x"
-    mkdir -p "$cache" && rm -rf "$dir" && mv "$tmp/x/package" "$dir"
+    if ! { mkdir -p "$tmp/x" && tar -xzf "$tmp"/node-*.tgz -C "$tmp/x" && mkdir -p "$cache" && rm -rf "$dir" && mv "$tmp/x/package" "$dir"; }; then
+      rm -rf "$tmp"
+      echo "lading: could not unpack Node $LADING_NODE_VERSION into $cache (set XDG_CACHE_HOME to a writable directory)" >&2
+      return 1
+    fi
     rm -rf "$tmp"
   fi
   printf '%s\n' "$dir"

@@ -4,6 +4,7 @@
 // then works, and nothing is read from disk.
 'use strict';
 const { enableCompileCache, registerHooks } = require('node:module');
+const fs = require('node:fs');
 const path = require('node:path');
 const { getAsset } = require('node:sea');
 const { pathToFileURL } = require('node:url');
@@ -12,7 +13,28 @@ const { pathToFileURL } = require('node:url');
 // source's hash, so other builds never share it): start-up 0.25 s -> 0.12-0.15 s. A cache that cannot be
 // written only costs that time again; NODE_DISABLE_COMPILE_CACHE=1 turns it off, as for node.
 const home = process.env.XDG_CACHE_HOME || path.join(process.env.HOME || '/tmp', '.cache');
-enableCompileCache(process.env.NODE_COMPILE_CACHE || path.join(home, 'lading', 'compile-cache'));
+if (!process.env.NODE_DISABLE_COMPILE_CACHE) {
+  const compileCache = madeDirectory(process.env.NODE_COMPILE_CACHE || path.join(home, 'lading', 'compile-cache'));
+  if (compileCache) enableCompileCache(compileCache);
+}
+
+/**
+ * The directory, made one level at a time: Node's recursive mkdir (and so enableCompileCache) never returns
+ * on a file system that refuses a new directory with ENOENT (/proc). Undefined when it cannot be made.
+ */
+function madeDirectory(dir) {
+  const missing = [];
+  for (let at = path.resolve(dir); !fs.existsSync(at); at = path.dirname(at)) {
+    missing.unshift(at);
+    if (path.dirname(at) === at) break;
+  }
+  try {
+    for (const level of missing) fs.mkdirSync(level);
+    return dir;
+  } catch {
+    return undefined;
+  }
+}
 
 const url = pathToFileURL(process.execPath).href;
 registerHooks({

@@ -11,7 +11,8 @@
 import { before, after, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile, spawn } from 'node:child_process';
-import { mkdir, mkdtemp, readFile, rm, symlink, writeFile } from 'node:fs/promises';
+import { existsSync } from 'node:fs';
+import { mkdir, mkdtemp, readFile, readdir, rm, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -32,7 +33,7 @@ let server: Serving | undefined;
 let buildNote: string;
 
 /** Runs the executable through the `lading` symlink, with nothing else on PATH and no Node variables. */
-function runExecutable(args: string[], extraEnv: NodeJS.ProcessEnv = {}): Promise<{ code: number | null; stdout: string; stderr: string }> {
+function runExecutable(args: string[], extraEnv: NodeJS.ProcessEnv = {}, timeoutMs = 120_000): Promise<{ code: number | null; stdout: string; stderr: string }> {
   return new Promise((resolve, reject) => {
     const env = { PATH: bin, HOME: join(work, 'home'), LADING_CACHE_DIR: join(work, 'cache'), CI: '1', NO_COLOR: '1', ...extraEnv };
     const child = spawn(join(bin, 'lading'), args, { cwd: work, env, stdio: ['ignore', 'pipe', 'pipe'] });
@@ -40,7 +41,7 @@ function runExecutable(args: string[], extraEnv: NodeJS.ProcessEnv = {}): Promis
     let stderr = '';
     child.stdout.setEncoding('utf8').on('data', (s: string) => (stdout += s));
     child.stderr.setEncoding('utf8').on('data', (s: string) => (stderr += s));
-    const timer = setTimeout(() => child.kill('SIGKILL'), 120_000);
+    const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
     child.on('error', reject);
     child.on('close', (code) => {
       clearTimeout(timer);
@@ -95,6 +96,28 @@ test('the young generation is as small inside the executable as with node --max-
   // The control: without the flag V8 reserves larger semi-spaces, so the limit differs.
   const plain = parse((await run(process.execPath, ['--require', probe, '-e', '0'])).stderr);
   assert.ok(plain.heapSizeLimit > flagged.heapSizeLimit, `a default node is not sized differently (${plain.heapSizeLimit} bytes)`);
+});
+
+test("the executable keeps Node's compile cache under ~/.cache/lading, and runs without it where none can be made", async () => {
+  const xdg = join(work, 'xdg');
+  const cached = await runExecutable(['--version'], { XDG_CACHE_HOME: xdg });
+  assert.equal(cached.code, 0, cached.stderr);
+  const kept = await readdir(join(xdg, 'lading', 'compile-cache'));
+  assert.equal(kept.length, 1, `one cache of this build: ${kept.join(', ')}`);
+  assert.ok((await readdir(join(xdg, 'lading', 'compile-cache', kept[0]!))).length > 0, 'the cache holds compiled code');
+
+  const off = join(work, 'xdg-off');
+  const disabled = await runExecutable(['--version'], { XDG_CACHE_HOME: off, NODE_DISABLE_COMPILE_CACHE: '1' });
+  assert.equal(disabled.code, 0, disabled.stderr);
+  assert.equal(existsSync(off), false, 'NODE_DISABLE_COMPILE_CACHE=1: nothing written');
+
+  // /proc refuses a new directory with ENOENT, where Node's recursive mkdir loops forever at full CPU.
+  for (const place of ['/proc/lading-no-such-dir', join(work, 'home', '.profile-is-a-file')]) {
+    if (!place.startsWith('/proc')) await writeFile(place, '');
+    const refused = await runExecutable(['--version'], { XDG_CACHE_HOME: place }, 20_000);
+    assert.equal(refused.code, 0, `XDG_CACHE_HOME=${place}: ${refused.stderr || 'killed after 20 s'}`);
+    assert.equal(refused.stdout.trim(), JSON.parse(await readFile(join(REPO, 'package.json'), 'utf8')).version);
+  }
 });
 
 test('create from lading serve, inspect and verify, with the executable alone', async (t) => {
