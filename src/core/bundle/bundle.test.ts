@@ -1,12 +1,13 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtemp, open, readdir, rm, truncate, writeFile } from 'node:fs/promises';
+import { mkdtemp, open, readFile, readdir, rm, truncate, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { sha256Digest } from '../oci/digest.js';
 import { BundleWriter } from './writer.js';
 import { BundleReader } from './reader.js';
 import { verifyBundle } from './verify.js';
+import { RACY_MS } from './verified-record.js';
 import { inspectBundle } from './inspect.js';
 import { METADATA_SCHEMA, type BundleMetadata } from './layout.js';
 import { readDescription } from './documents.js';
@@ -83,6 +84,16 @@ async function writeFixture(): Promise<Fixture> {
   return { dir, path, layer, layerDigest };
 }
 
+/** Overwrites one byte inside the fixture's layer, in place (size and inode unchanged). */
+async function zeroLayerByte(f: Fixture): Promise<void> {
+  const reader = await BundleReader.open(f.path);
+  const entry = reader.blobEntry(f.layerDigest)!;
+  await reader.close();
+  const handle = await open(f.path, 'r+');
+  await handle.write(Buffer.from([0]), 0, 1, entry.offset + 100);
+  await handle.close();
+}
+
 test('writes an OCI layout tar with each blob once, and reads it back without reading blobs', async (t) => {
   const f = await writeFixture();
   t.after(() => rm(f.dir, { recursive: true, force: true }));
@@ -110,16 +121,51 @@ test('writes an OCI layout tar with each blob once, and reads it back without re
 test('verify names the corrupted blob', async (t) => {
   const f = await writeFixture();
   t.after(() => rm(f.dir, { recursive: true, force: true }));
-  const reader = await BundleReader.open(f.path);
-  const entry = reader.blobEntry(f.layerDigest)!;
-  await reader.close();
-  const handle = await open(f.path, 'r+');
-  await handle.write(Buffer.from([0]), 0, 1, entry.offset + 100);
-  await handle.close();
+  await zeroLayerByte(f);
   const report = await verifyBundle(f.path);
   assert.equal(report.ok, false);
   assert.ok(report.problems.some((p) => p.blob === f.layerDigest && /does not match its digest/.test(p.message)), JSON.stringify(report.problems));
   assert.ok(report.problems.some((p) => p.image === 'example.com/test/app:1.0 (linux/amd64)' && /corrupted/.test(p.message)));
+});
+
+test('a note of a whole hash spares the next verify that trusts it, and only while the file is unchanged', async (t) => {
+  const f = await writeFixture();
+  t.after(() => rm(f.dir, { recursive: true, force: true }));
+  const notes = join(f.dir, 'notes');
+  const install = { note: true, trust: true, dir: notes };
+  // A file written this recently gets no note (its times could hide a write that follows at once).
+  assert.equal((await verifyBundle(f.path, { notes: install })).ok, true);
+  assert.equal((await verifyBundle(f.path, { notes: install })).hashedEarlier, undefined, 'just written: no note');
+  await new Promise((resolve) => setTimeout(resolve, RACY_MS + 100));
+
+  const first = await verifyBundle(f.path, { notes: install });
+  assert.equal(first.ok, true);
+  assert.equal(first.hashedEarlier, undefined, 'no note yet: hashed in full');
+  assert.equal(first.bytesChecked > 0, true);
+
+  let hashedBytes = 0;
+  const second = await verifyBundle(f.path, { notes: install, onBytes: (n) => (hashedBytes += n) });
+  assert.equal(second.ok, true);
+  assert.match(second.hashedEarlier ?? '', /^\d{4}-\d\d-\d\dT/);
+  assert.equal(hashedBytes, 0, 'no blob byte read again');
+  assert.equal(second.bytesChecked, 0);
+
+  // `lading verify` never trusts a note.
+  assert.equal((await verifyBundle(f.path, { notes: { note: true, trust: false, dir: notes } })).hashedEarlier, undefined);
+
+  // One byte changed in place: size and inode stay, mtime and ctime do not, so it is hashed again and refused.
+  await zeroLayerByte(f);
+  const changed = await verifyBundle(f.path, { notes: install });
+  assert.equal(changed.hashedEarlier, undefined);
+  assert.equal(changed.ok, false);
+  assert.ok(changed.problems.some((p) => p.blob === f.layerDigest && /does not match its digest/.test(p.message)), JSON.stringify(changed.problems));
+  // A failed verify writes no note: the next run hashes again (and fails again).
+  assert.equal((await verifyBundle(f.path, { notes: install })).ok, false);
+
+  // The same bytes under another name are another file: hashed in full.
+  const copy = join(f.dir, 'copy.tar');
+  await writeFile(copy, await readFile(f.path));
+  assert.equal((await verifyBundle(copy, { notes: install })).hashedEarlier, undefined);
 });
 
 test('a truncated bundle is refused with a clear message', async (t) => {

@@ -9,6 +9,7 @@ import { ImageClaims, type PresenceCheck } from './claims.js';
 import { parseLimited, readDescription } from './documents.js';
 import { BLOBS_DIR, OCI_LAYOUT_FILE, type BundleMetadata } from './layout.js';
 import { BundleReader } from './reader.js';
+import { identityNow, noteVerified, verifiedEarlier } from './verified-record.js';
 
 export interface VerifyProblem {
   /** The image this is about, when known. */
@@ -25,6 +26,8 @@ export interface VerifyReport {
   bytesChecked: number;
   images: number;
   problems: VerifyProblem[];
+  /** When the blobs' bytes were hashed whole, in an earlier run, of this very file (see verified-record.ts): not hashed again now. */
+  hashedEarlier?: string;
   /** A delta bundle: the layers it leaves out, which the target must already hold (from its base). */
   expectedOnTarget?: Array<{ digest: string; size: number }>;
   base?: BundleMetadata['base'];
@@ -35,23 +38,34 @@ export interface VerifyOptions {
   /** Total bytes to hash is known once the headers are read. */
   onStart?: (totalBytes: number) => void;
   signal?: AbortSignal;
+  /**
+   * Notes of bundles hashed whole (verified-record.ts): `note` writes one when this run hashed every blob and
+   * all held; `trust` also skips the hashing when the file is exactly as its note says. Documents and
+   * references are checked in any case.
+   */
+  notes?: { note: boolean; trust: boolean; dir?: string };
 }
 
 export async function verifyBundle(path: string, options: VerifyOptions = {}): Promise<VerifyReport> {
+  const { notes } = options;
+  const earlier = notes?.trust ? await verifiedEarlier(path, notes.dir) : undefined;
+  const before = notes?.note && !earlier ? await identityNow(path) : undefined;
   const reader = await BundleReader.open(path);
   try {
-    return await verifyOpen(reader, options);
+    const report = await verifyOpen(reader, options, earlier);
+    if (report.ok && notes?.note && !earlier) await noteVerified(path, before, notes.dir);
+    return report;
   } finally {
     await reader.close();
   }
 }
 
-async function verifyOpen(reader: BundleReader, options: VerifyOptions): Promise<VerifyReport> {
+async function verifyOpen(reader: BundleReader, options: VerifyOptions, hashedEarlier: Date | undefined): Promise<VerifyReport> {
   const problems: VerifyProblem[] = [];
   // What the bundle says it holds is checked before any blob is hashed: a lie there is refused at once.
   const { metadata } = await readDescription(reader);
   const blobs = [...reader.entries.values()].filter((e) => e.name.startsWith(BLOBS_DIR)).sort((a, b) => a.offset - b.offset);
-  options.onStart?.(blobs.reduce((sum, e) => sum + e.size, 0));
+  options.onStart?.(hashedEarlier ? 0 : blobs.reduce((sum, e) => sum + e.size, 0));
 
   // 1. Every blob's bytes match its name (read in file order, on two cores where there are two).
   const broken = new Set<string>();
@@ -61,10 +75,10 @@ async function verifyOpen(reader: BundleReader, options: VerifyOptions): Promise
     if (!/^sha256:[a-f0-9]{64}$/.test(digest)) problems.push({ blob: entry.name, message: `${printable(entry.name)}: not a sha256 blob name` });
     else toHash.push({ entry, digest });
   }
-  const hashed = await hashBlobs(reader, toHash, options);
+  const hashed = hashedEarlier ? new Map(toHash.map((blob) => [blob, true])) : await hashBlobs(reader, toHash, options);
   let bytesChecked = 0;
   for (const blob of toHash) {
-    bytesChecked += blob.entry.size;
+    if (!hashedEarlier) bytesChecked += blob.entry.size;
     if (hashed.get(blob)) continue;
     broken.add(blob.digest);
     const parts = await reader.damagedParts(blob.entry);
@@ -111,6 +125,7 @@ async function verifyOpen(reader: BundleReader, options: VerifyOptions): Promise
     bytesChecked,
     images: metadata.images.length,
     problems,
+    ...(hashedEarlier ? { hashedEarlier: hashedEarlier.toISOString() } : {}),
     ...(metadata.base ? { base: metadata.base, expectedOnTarget: metadata.omitted ?? [] } : {}),
   };
 }

@@ -39,6 +39,8 @@ export class InstallJob {
   #identity: BundleIdentity | undefined;
   #version = '';
   nodes: NodePlan[] = [];
+  /** Set when verifyBundle relied on the note of an earlier whole hash of this unchanged file (ISO time). */
+  bundleHashedEarlier: string | undefined;
 
   constructor(options: InstallOptions) {
     this.#options = options;
@@ -50,6 +52,9 @@ export class InstallJob {
     let meter: ProgressMeter | undefined;
     const report = await verifyBundle(bundle, {
       ...(signal ? { signal } : {}),
+      // The same unchanged file hashed whole before (by `lading verify` or an install) is not hashed again
+      // here; what is streamed to nodes is hashed as it flows in any case.
+      notes: { note: true, trust: true },
       onStart: (total) => (meter = new ProgressMeter(total)),
       onBytes: (n) => {
         meter!.advance(n);
@@ -62,6 +67,7 @@ export class InstallJob {
         hint: 'Nothing was changed on the cluster. Copy the bundle again and compare its sha256 with lading create\'s.',
       });
     }
+    if (report.hashedEarlier) this.bundleHashedEarlier = report.hashedEarlier;
     const metadata = await this.readMetadata();
     const { conn, namespace, mirrorAuthFile, mirrorAuthSecret } = this.#options;
     const auth = await loadMirrorAuth({ conn, namespace, ...(mirrorAuthFile ? { file: mirrorAuthFile } : {}), ...(mirrorAuthSecret ? { secret: mirrorAuthSecret } : {}) }, this.mirrors);
@@ -271,7 +277,13 @@ export class InstallJob {
   report({ smoke = true }: { smoke?: boolean } = {}): InstallReport {
     const nodes = this.nodes.map((n) => n.report);
     const ok = nodes.every((n) => nodeOk(n, { smoke }));
-    return { ok, bundle: this.#options.bundle, cluster: { server: this.#options.conn.server, version: this.#version }, nodes };
+    return {
+      ok,
+      bundle: this.#options.bundle,
+      ...(this.bundleHashedEarlier ? { bundleHashedEarlier: this.bundleHashedEarlier } : {}),
+      cluster: { server: this.#options.conn.server, version: this.#version },
+      nodes,
+    };
   }
 
   #requireIdentity(): BundleIdentity {

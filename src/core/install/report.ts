@@ -71,6 +71,8 @@ export interface Warning {
 export interface InstallReport {
   ok: boolean;
   bundle: string;
+  /** When the bundle's blobs were hashed whole in an earlier run, of this unchanged file (not hashed again in this one). */
+  bundleHashedEarlier?: string;
   cluster: { server: string; version: string };
   nodes: NodeReport[];
   /** Registry mode: where the registry runs, what was pushed, what it holds. */

@@ -91,7 +91,8 @@ export function buildPreflightTasks<R extends ListrRendererValue>(job: InstallJo
         task: async (_ctx, task) => {
           const stop = followProgress(options.progress, VERIFY_PROGRESS_KEY, task, options.outputIntervalMs);
           const metadata = await job.verifyBundle().finally(stop);
-          task.title = `Verify bundle  ${metadata.name} ${metadata.version}: ${metadata.images.length} images, every blob hashed`;
+          const hashed = job.bundleHashedEarlier ? `every blob hashed at ${job.bundleHashedEarlier}, the file unchanged since` : 'every blob hashed';
+          task.title = `Verify bundle  ${metadata.name} ${metadata.version}: ${metadata.images.length} images, ${hashed}`;
         },
       },
       {
