@@ -14,7 +14,7 @@ import { applyAfterRestore, driverFor, holds, namesToPin, pinnedBy, restoreRunti
 import { DEFAULT_KEEP_FREE_PERCENT, spaceShortfall } from './disk-space.js';
 import type { InventoryNode } from '../inventory/inventory.js';
 import { pulledImageReports, runPullPods, runSmokePods } from './smoke.js';
-import { notEnoughSpace, omittedOf, plannedImages, type NodePlan } from './plan.js';
+import { likelyComplete, notEnoughSpace, omittedOf, plannedImages, type NodePlan } from './plan.js';
 import { warn, type NodeReport } from './report.js';
 import { imageOutcomes, isGood } from './outcome.js';
 import { sinceInstall, type BundleIdentity, type NodeRecord } from './node-record.js';
@@ -81,8 +81,8 @@ export async function installOnNode(work: NodeWork, plan: NodePlan, onStage: OnS
   const report = plan.report;
   const recorded = await readRecord(work, plan);
   return withAgent(work.options, plan, onStage, async (agent) => {
-    // The node status says images are missing: the stream's way in starts while the runtime is examined.
-    if (plan.alreadyPresent.length < plan.archive.images.length) agent.prepareBulk();
+    // Images look missing: the stream's way in starts while the runtime is examined.
+    if (!likelyComplete(plan, recorded, work.identity.digest)) agent.prepareBulk();
     const { driver, config } = await openRuntime(agent, work.options, plan, onStage, work.keepFreePercent);
     const before = await driver.list();
     const missing = plannedImages(plan).filter((image) => !holds(driver, before, image));

@@ -1,6 +1,7 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { bytesToAdd, notReady, planNode, shortOfSpace, unfitNodes } from './plan.js';
+import { bytesToAdd, likelyComplete, notReady, planNode, shortOfSpace, unfitNodes } from './plan.js';
+import { RECORD_SCHEMA, type NodeRecord } from './node-record.js';
 import { bundleImage, digestOf, nodeFacts } from './test-fixtures.js';
 
 const web = bundleImage('example.com/web:1', digestOf('a'), ['linux/amd64', 'linux/arm64/v8'], 4000);
@@ -27,6 +28,37 @@ describe('planNode', () => {
   it('an arm64 node gets only the images that have arm64', () => {
     const plan = planNode(nodeFacts({ arch: 'arm64' }), [web, tool]);
     assert.deepEqual(plan.archive.images.map((i) => i.image.name), ['example.com/web:1']);
+  });
+});
+
+describe('likelyComplete: whether the receiver is worth starting before the runtime is listed', () => {
+  const bundle = { digest: digestOf('f'), name: 'site', version: '1' };
+  const recordOf = (images: Array<{ name: string; digest: string }>, bootID = 'boot-1', digest = bundle.digest): NodeRecord => ({
+    schema: RECORD_SCHEMA,
+    node: 'node-a',
+    installs: [{ bundle: { ...bundle, digest }, installedAt: '2026-12-02T00:00:00Z', bootID, runtime: 'containerd://2', images }],
+  });
+  const both = [
+    { name: 'example.com/web:1', digest: digestOf('a') },
+    { name: 'example.com/tool:2', digest: digestOf('b') },
+  ];
+
+  it('the status lists every image, or an install of this bundle since the last boot recorded them', () => {
+    const listed = nodeFacts({ images: [{ names: ['example.com/tool:2', `example.com/tool@${digestOf('b')}`] }, { names: ['example.com/web:1', `example.com/web@${digestOf('a')}`] }] });
+    assert.equal(likelyComplete(planNode(listed, [web, tool]), undefined, bundle.digest), true);
+    assert.equal(likelyComplete(planNode(nodeFacts(), [web, tool]), recordOf(both), bundle.digest), true, 'the status lags; the record does not');
+    const toolListed = nodeFacts({ images: [{ names: ['example.com/tool:2', `example.com/tool@${digestOf('b')}`] }] });
+    assert.equal(likelyComplete(planNode(toolListed, [web, tool]), recordOf([both[0]!]), bundle.digest), true, 'one by each');
+  });
+
+  it('anything else says missing: no record, another boot, another bundle, another digest, an image not recorded', () => {
+    const plan = planNode(nodeFacts(), [web, tool]);
+    assert.equal(likelyComplete(plan, undefined, bundle.digest), false);
+    assert.equal(likelyComplete(plan, recordOf(both, 'boot-0'), bundle.digest), false, 'rebooted since: a reset may have wiped the store');
+    assert.equal(likelyComplete(plan, recordOf(both, ''), bundle.digest), false);
+    assert.equal(likelyComplete(plan, recordOf(both, 'boot-1', digestOf('e')), bundle.digest), false);
+    assert.equal(likelyComplete(plan, recordOf([both[0]!, { name: 'example.com/tool:2', digest: digestOf('c') }]), bundle.digest), false);
+    assert.equal(likelyComplete(plan, recordOf([both[0]!]), bundle.digest), false);
   });
 });
 

@@ -9,6 +9,7 @@ import type { BundleImage } from '../bundle/layout.js';
 import { digestName, planNodeArchive, type NodeArchivePlan } from '../bundle/node-archive.js';
 import type { NodeFacts } from '../cluster/preflight.js';
 import { freshReport, type NodeReport } from './report.js';
+import type { NodeRecord } from './node-record.js';
 import { sandboxConflicts } from './sandbox-guard.js';
 import { spaceShortfall, type DiskSpace } from './disk-space.js';
 
@@ -30,6 +31,19 @@ export function planNode(facts: NodeFacts, images: BundleImage[], omitted?: Read
   const archive = planNodeArchive(images, facts.platform, omitted);
   const alreadyPresent = archive.images.filter(({ image }) => facts.images.has(image.name) && facts.images.has(digestName(image) ?? image.name)).map(({ image }) => image.name);
   return { facts, archive, alreadyPresent, report: freshReport(facts) };
+}
+
+/**
+ * Whether what is known before the agent looks says the node holds every planned image already: its status
+ * lists it, or lading's record says an install of this bundle put it there (same digest) since the node's
+ * last boot. The status lags an install by up to a few seconds; the record does not. Only a hint (the
+ * runtime's own listing decides what is sent).
+ */
+export function likelyComplete(plan: NodePlan, record: NodeRecord | undefined, bundleDigest: string): boolean {
+  const present = new Set(plan.alreadyPresent);
+  const install = record?.installs.find((i) => i.bundle.digest === bundleDigest && i.bootID !== '' && i.bootID === plan.facts.bootID);
+  const recorded = new Map((install?.images ?? []).map((i) => [i.name, i.digest]));
+  return plan.archive.images.every(({ image }) => present.has(image.name) || recorded.get(image.name) === image.root.digest);
 }
 
 /** For --restore, which needs no bundle: the node alone. */
