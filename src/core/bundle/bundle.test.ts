@@ -150,6 +150,15 @@ test('a note of a whole hash spares the next verify that trusts it, and only whi
   assert.equal(hashedBytes, 0, 'no blob byte read again');
   assert.equal(second.bytesChecked, 0);
 
+  // A note that is not one (too large, not JSON) is no note: hashed in full.
+  const [noteFile] = await readdir(notes);
+  const note = await readFile(join(notes, noteFile!));
+  await writeFile(join(notes, noteFile!), Buffer.alloc(100_000, 32));
+  assert.equal((await verifyBundle(f.path, { notes: { ...install, note: false } })).hashedEarlier, undefined, 'a 100 kB note');
+  await writeFile(join(notes, noteFile!), '{');
+  assert.equal((await verifyBundle(f.path, { notes: { ...install, note: false } })).hashedEarlier, undefined, 'a note that is not JSON');
+  await writeFile(join(notes, noteFile!), note);
+
   // `lading verify` never trusts a note.
   assert.equal((await verifyBundle(f.path, { notes: { note: true, trust: false, dir: notes } })).hashedEarlier, undefined);
 

@@ -13,7 +13,8 @@
  * digest again: the note only spares the pass before any node is touched.
  */
 import { createHash, randomBytes } from 'node:crypto';
-import { mkdir, readFile, readdir, realpath, rename, stat, unlink, writeFile } from 'node:fs/promises';
+import { constants } from 'node:fs';
+import { mkdir, open, readdir, realpath, rename, stat, unlink, writeFile } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { findPartsList, readPartsList } from './parts.js';
@@ -59,10 +60,26 @@ async function notePath(dir: string, bundle: string): Promise<string> {
   return join(dir, `${key}.json`);
 }
 
+/** A note is a few hundred bytes; anything past NOTE_MAX_BYTES is no note of lading's (read no further). */
+const NOTE_MAX_BYTES = 64 << 10;
+
+async function readNote(path: string): Promise<string> {
+  // Non-blocking: a FIFO put in its place cannot hang the run.
+  const handle = await open(path, constants.O_RDONLY | constants.O_NONBLOCK);
+  try {
+    const buffer = Buffer.alloc(NOTE_MAX_BYTES + 1);
+    const { bytesRead } = await handle.read(buffer, 0, buffer.length, 0);
+    if (bytesRead > NOTE_MAX_BYTES) throw new Error(`${path} is larger than a note`);
+    return buffer.subarray(0, bytesRead).toString('utf8');
+  } finally {
+    await handle.close();
+  }
+}
+
 /** When the bundle was last hashed whole and held, if it is still exactly that file; else undefined. */
 export async function verifiedEarlier(bundle: string, dir = verifiedNotesDir()): Promise<Date | undefined> {
   try {
-    const [text, identity] = await Promise.all([readFile(await notePath(dir, bundle), 'utf8'), bundleIdentity(bundle)]);
+    const [text, identity] = await Promise.all([readNote(await notePath(dir, bundle)), bundleIdentity(bundle)]);
     const note = JSON.parse(text) as { files?: unknown; verifiedAt?: unknown };
     if (JSON.stringify(note.files) !== JSON.stringify(identity) || typeof note.verifiedAt !== 'string') return undefined;
     const at = new Date(note.verifiedAt);
