@@ -71,8 +71,10 @@ describe('streams through the API server', () => {
     const [remoteHash, remoteCount] = result.stdout.trim().split(' ');
     assert.equal(Number(remoteCount), STDIN_BYTES, 'the command did not read every byte');
     assert.equal(remoteHash, hash.digest('hex'));
-    // Well under what went through: the source is held back, not buffered whole (garbage not yet collected counts too).
-    assert.ok(rssPeak - rssBefore < 96 << 20, `RSS grew by ${((rssPeak - rssBefore) / 2 ** 20).toFixed(1)} MiB while streaming 256 MiB`);
+    // Well under what went through: the source is held back, not buffered whole. Chunks sent but not yet
+    // collected count too, so the growth depends on when V8 collects (69-96 MiB seen): half the stream is
+    // the line a stream held whole in memory (256 MiB and more) cannot stay under.
+    assert.ok(rssPeak - rssBefore < 128 << 20, `RSS grew by ${((rssPeak - rssBefore) / 2 ** 20).toFixed(1)} MiB while streaming 256 MiB`);
     console.log(`exec: 256 MiB through stdin, RSS growth ${((rssPeak - rssBefore) / 2 ** 20).toFixed(1)} MiB`);
   });
 
