@@ -6,9 +6,9 @@
  * The note names the file as it was then: its real path, size, inode, device,
  * mtime and ctime (nanoseconds), and the same for each part of a split
  * bundle and its list. Any write, truncation, rename over it or copy changes
- * one of them; ctime cannot be set back from user space. A file changed less than a second before its
- * hashing ended gets no note (file times are coarse). A file that does not
- * match its note exactly is hashed in full again. The bytes an install streams
+ * one of them; ctime cannot be set back from user space. A file changed less
+ * than a second before its hashing ended gets no note (file times are coarse).
+ * A file that does not match its note exactly is hashed in full again. The bytes an install streams
  * are hashed as they flow in any case, and the runtime checks each blob's
  * digest again: the note only spares the pass before any node is touched.
  */
