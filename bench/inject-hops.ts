@@ -5,8 +5,10 @@
  *   produce    lading's node archive from the bundle (every blob hashed) into nothing: the producer alone
  *   exec       the archive through exec stdin into `cat >/dev/null` on the node: the transport alone
  *   proxy      the same through the agent's receiver (pods/proxy)
- *   ctr        `ctr images import -` of the archive file run on the node: the runtime alone (the peer)
- *   exec+ctr   the archive through exec into ctr import, as `install --transport exec` does
+ *   ctr        `ctr images import -` of the archive file run on the node: the runtime alone (the peer),
+ *              through containerd's transfer service as ctr 2.x does by default
+ *   ctr-local  the same with `--local` (ctr imports by itself), as lading asks the node's ctr to
+ *   exec+ctr   the archive through exec into `ctr images import --local`, as `install --transport exec` does
  *   proxy+ctr  the same through the receiver, as `install` does
  *
  *   bash scripts/with-node24 node --import tsx bench/inject-hops.ts [--mib 1024]
@@ -75,7 +77,7 @@ async function main(): Promise<void> {
       const result = await agent!.hostExec(script, { stdin: archive(), bulk });
       if (result.exitCode !== 0) throw new Error(`${script}: exit ${result.exitCode}: ${result.stderr}`);
     };
-    const ctrImport = 'ctr --namespace k8s.io images import -';
+    const ctrImport = 'ctr --namespace k8s.io images import --local -';
     console.log(`${(image.plan.bytes / 2 ** 20).toFixed(0)} MiB node archive, containerd node ${cluster.node.name}`);
     try {
       await hop('produce', () => pipeline(archive(), new Writable({ write: (_chunk, _encoding, done) => done() })));
@@ -84,6 +86,8 @@ async function main(): Promise<void> {
       if (agent.transportUsed()?.transport !== 'pods/proxy') throw new Error(`the receiver was not used: ${agent.transportUsed()?.reason}`);
       await image.clean();
       await hop('ctr', () => timed(...onNode('containerd', ['ctr', '-n', 'k8s.io', 'images', 'import', '-']), { stdinFile: image.archive }));
+      await image.clean();
+      await hop('ctr-local', () => timed(...onNode('containerd', ['ctr', '-n', 'k8s.io', 'images', 'import', '--local', '-']), { stdinFile: image.archive }));
       await image.clean();
       await hop('exec+ctr', () => onNodeScript(ctrImport, false));
       await image.clean();

@@ -4,10 +4,13 @@
  *   - `lading install` with `--transport proxy` (the default: the agent's receiver through pods/proxy),
  *   - `lading install --transport exec` (exec stdin through the API server and the kubelet),
  *   - the peer: `ctr images import` of the same node archive run on the node directly
- *     (`test/cluster/ssh containerd -- ctr -n k8s.io images import -`, the archive on its standard input).
+ *     (`test/cluster/ssh containerd -- ctr -n k8s.io images import -`, the archive on its standard input),
+ *     as users run it (through containerd's transfer service, ctr 2.x's default), and with `--local`
+ *     (ctr imports by itself: what lading asks the node's ctr for when it has the flag).
  * lading finds the node's runtime by itself: no node flag, only `--nodes` for that node. Prints each run,
  * then the medians: lading's import time (the stream alone, the receiver's start included), the whole
- * install, the speed ratio (direct time / lading's import time; target >= 0.8) and lading's peak RSS.
+ * install, the speed ratios (direct time / lading's import time, against each form of the peer;
+ * target >= 0.8) and lading's peak RSS.
  * After each proxy install the same install runs again, with nothing to send: the no-op install (target < 3 s).
  *
  *   bash scripts/with-node24 node --import tsx bench/inject.ts [--mib 1024] [--runs 3]
@@ -61,37 +64,40 @@ async function main(): Promise<void> {
       }
       return run.seconds;
     };
-    const direct = async () => {
+    const direct = async (...flags: string[]) => {
       await clean();
-      return (await timed(...onNode('containerd', [...ctr, 'images', 'import', '-']), { stdinFile: archive })).seconds;
+      return (await timed(...onNode('containerd', [...ctr, 'images', 'import', ...flags, '-']), { stdinFile: archive })).seconds;
     };
 
     const mib = plan.bytes / 2 ** 20;
-    const runs: Array<{ proxy: Awaited<ReturnType<typeof install>>; again: number; exec: Awaited<ReturnType<typeof install>>; direct: number }> = [];
+    const runs: Array<{ proxy: Awaited<ReturnType<typeof install>>; again: number; exec: Awaited<ReturnType<typeof install>>; direct: number; local: number }> = [];
     for (let i = 0; i < RUNS; i++) {
       const proxy = await install('proxy');
-      const row = { proxy, again: await again(), exec: await install('exec'), direct: await direct() };
+      const row = { proxy, again: await again(), exec: await install('exec'), direct: await direct(), local: await direct('--local') };
       runs.push(row);
       console.log(
-        `run ${i + 1}: lading (proxy) ${row.proxy.importSeconds.toFixed(2)} s, again with nothing to send ${row.again.toFixed(2)} s, lading (exec) ${row.exec.importSeconds.toFixed(2)} s, ctr import on the node ${row.direct.toFixed(2)} s`,
+        `run ${i + 1}: lading (proxy) ${row.proxy.importSeconds.toFixed(2)} s, again with nothing to send ${row.again.toFixed(2)} s, lading (exec) ${row.exec.importSeconds.toFixed(2)} s, ctr import on the node ${row.direct.toFixed(2)} s, ctr import --local on the node ${row.local.toFixed(2)} s`,
       );
     }
     await clean();
 
-    const peer = median(runs.map((r) => r.direct));
+    const peers = { 'ctr import': median(runs.map((r) => r.direct)), 'ctr import --local': median(runs.map((r) => r.local)) };
+    const speed = (seconds: number) => `${seconds.toFixed(2)} s (${(mib / seconds).toFixed(0)} MiB/s)`;
     console.log(`image: ${mib.toFixed(0)} MiB (one layer of ${MIB} MiB), one node, median of ${RUNS} alternating runs`);
-    console.log(['what', 'lading import (whole install)', 'peer: ctr import on the node', 'ratio (peer time / lading import time)', 'peak RSS'].join(' | '));
+    console.log(['what', 'lading import (whole install)', 'peer run on the node', 'ratio (peer time / lading import time)', 'peak RSS'].join(' | '));
     for (const transport of ['proxy', 'exec'] as const) {
       const imp = median(runs.map((r) => r[transport].importSeconds));
-      console.log(
-        [
-          `inject, --transport ${transport}`,
-          `${imp.toFixed(2)} s (${(mib / imp).toFixed(0)} MiB/s); ${median(runs.map((r) => r[transport].wholeSeconds)).toFixed(2)} s`,
-          `${peer.toFixed(2)} s (${(mib / peer).toFixed(0)} MiB/s)`,
-          (peer / imp).toFixed(2),
-          `lading ${Math.max(...runs.map((r) => r[transport].rssMiB)).toFixed(0)} MiB`,
-        ].join(' | '),
-      );
+      for (const [peer, seconds] of Object.entries(peers)) {
+        console.log(
+          [
+            `inject, --transport ${transport}`,
+            `${speed(imp)}; ${median(runs.map((r) => r[transport].wholeSeconds)).toFixed(2)} s`,
+            `${peer}: ${speed(seconds)}`,
+            (seconds / imp).toFixed(2),
+            `lading ${Math.max(...runs.map((r) => r[transport].rssMiB)).toFixed(0)} MiB`,
+          ].join(' | '),
+        );
+      }
     }
     console.log(`no-op install (the same bundle again, everything present and proven): ${median(runs.map((r) => r.again)).toFixed(2)} s (runs: ${runs.map((r) => r.again.toFixed(2)).join(', ')}; target < 3 s)`);
   } finally {

@@ -125,6 +125,8 @@ describe('lading install on the offline test cluster', () => {
     assert.deepEqual(node.images.map((i: { name: string; outcome: string }) => [i.name, i.outcome]), [[app.ref, 'injected']]);
     assert.ok(node.injectedBytes > 8 << 20);
     assert.deepEqual(node.transport, { transport: 'pods/proxy' }, 'streamed to the agent\'s receiver through pods/proxy');
+    // containerd 2's ctr has --local: the import runs in ctr itself, not through the transfer service (twice as fast).
+    assert.match(node.runtime, /; ctr images import --local\)$/, node.runtime);
     assert.equal(node.smoke.ok, true, node.smoke.detail);
 
     const agents = await c.core.listNamespacedPod({ namespace: 'lading-system', labelSelector: 'app.kubernetes.io/name=lading-agent' });

@@ -84,7 +84,7 @@ export async function containerdDriver(agent: NodeAgent, facts: NodeFacts, optio
     looked: config.looked,
   });
   return {
-    description: `${facts.runtimeVersion} (${runtime.socket}, from ${runtime.source})`,
+    description: `${facts.runtimeVersion} (${runtime.socket}, from ${runtime.source}; ${runtime.importLocal ? 'ctr images import --local' : 'ctr images import'})`,
     list: async () => {
       const listing: Listing = new Map();
       for (const [name, image] of await listImages(agent, runtime)) {

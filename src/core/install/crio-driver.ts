@@ -39,9 +39,12 @@ export async function crioDriver(agent: NodeAgent, facts: NodeFacts, options: Dr
     names: (image) => [image.name],
     diskSpace: () => diskSpaceAt(agent, store.root),
     inject: async (reader, images, platform, { onBytes, signal, omitted }) => {
-      // podman and skopeo read one image per archive; a blob the store has is not read from it (a delta's layers).
+      // podman and skopeo read one image per archive, and a layer the store holds is not read from it: each
+      // archive leaves out what the store lists (a delta's base, layers an image shares with one loaded before
+      // it), so a shared base crosses the wire once, not once per image.
       for (const image of images) {
-        const plan = planNodeArchive([image], platform, omitted);
+        const held = await listStoreBlobs(agent, store);
+        const plan = planNodeArchive([image], platform, new Set([...(omitted ?? []), ...held]));
         await loadIntoStore(agent, store, image.name, streamNodeArchive(reader, plan, { onBytes, digestNames: false }), signal);
       }
     },
