@@ -9,10 +9,13 @@
  * node cores of its own for the whole bench (the first half of the machine's cores to the containerd node,
  * the rest to the CRI-O node: every process of the node's PID namespace, and so whatever they start), as
  * nodes on machines of their own have; the API server, etcd and lading still run on any core.
+ * On the containerd node it also sets lading's import of the set (the stream alone) against `ctr images
+ * import` of the same node archive run on the node, as users run it and with `--local`.
  *
  *   bash scripts/with-node24 node --import tsx bench/two-nodes.ts [--runs 3] [--base-mib 128] [--big-mib 512] [--pin]
  */
-import { readFileSync, readdirSync, readlinkSync } from 'node:fs';
+import { createWriteStream, readFileSync, readdirSync, readlinkSync } from 'node:fs';
+import { pipeline } from 'node:stream/promises';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -20,7 +23,10 @@ import { startRegistry } from '../test/support/registry.js';
 import { pushImage, type ImageSpec } from '../test/support/images.js';
 import { LADING_BIN, specText } from '../test/support/lading.js';
 import { requireTool } from '../test/support/tools.js';
-import { clusterUp, exec, nodeRun, option, timed } from './cluster.js';
+import { BundleReader } from '../src/core/bundle/reader.js';
+import { readDescription } from '../src/core/bundle/documents.js';
+import { planNodeArchive, streamNodeArchive } from '../src/core/bundle/node-archive.js';
+import { clusterUp, exec, nodeRun, onNode, option, timed } from './cluster.js';
 
 const RUNS = option('--runs', 3);
 const BASE_MIB = option('--base-mib', 128);
@@ -98,6 +104,15 @@ async function main(): Promise<void> {
       await registry.stop();
     }
 
+    // The containerd node's archive of the set, as a file: what the peer reads on the node.
+    const archive = join(work, 'node-archive.tar');
+    const reader = await BundleReader.open(bundle);
+    try {
+      await pipeline(streamNodeArchive(reader, planNodeArchive((await readDescription(reader)).metadata.images, 'linux/amd64')), createWriteStream(archive));
+    } finally {
+      await reader.close();
+    }
+
     const clean = async () => {
       await nodeRun('containerd', ['sh', '-c', 'ctr -n k8s.io images rm --sync $(ctr -n k8s.io images ls -q | grep -E "/bench/|^sha256:") >/dev/null 2>&1; true']);
       await nodeRun('crio', ['sh', '-c', `podman --root ${STORE} --runroot ${STORE_RUNROOT} rmi -a -f >/dev/null 2>&1; true`]);
@@ -110,18 +125,26 @@ async function main(): Promise<void> {
       const run = await timed(LADING_BIN, ['install', bundle, '--kubeconfig', cluster.kubeconfig, '--yes', '--json', ...(selector ? ['--nodes', selector] : [])], {
         env: { ...process.env, CI: '1' },
       });
-      const report = JSON.parse(run.stdout) as { ok: boolean; nodes: Array<{ node: string; injectedBytes: number; transport?: { transport: string } }> };
+      const report = JSON.parse(run.stdout) as { ok: boolean; nodes: Array<{ node: string; injectedBytes: number; injectMs: number; transport?: { transport: string } }> };
       if (!report.ok || report.nodes.length !== expected) throw new Error(`install on ${selector ?? 'every node'} did not succeed: ${run.stdout.slice(0, 3000)}`);
       const busy = machineBusySeconds() - busyBefore;
-      return { seconds: run.seconds, apiserverCpu: cpuSeconds(apiserverPid) - cpuBefore, machineBusy: busy / (run.seconds * cpus().length), rssMiB: run.rssKiB / 1024, transports: report.nodes.map((n) => n.transport?.transport ?? '-').join(', ') };
+      return { seconds: run.seconds, importSeconds: report.nodes[0]!.injectMs / 1000, apiserverCpu: cpuSeconds(apiserverPid) - cpuBefore, machineBusy: busy / (run.seconds * cpus().length), rssMiB: run.rssKiB / 1024, transports: report.nodes.map((n) => n.transport?.transport ?? '-').join(', ') };
+    };
+
+    const direct = async (...flags: string[]) => {
+      await clean();
+      return (await timed(...onNode('containerd', ['ctr', '-n', 'k8s.io', 'images', 'import', ...flags, '-']), { stdinFile: archive })).seconds;
     };
 
     const rows: Record<'containerd' | 'crio' | 'both', Array<Awaited<ReturnType<typeof install>>>> = { containerd: [], crio: [], both: [] };
+    const peers: Record<'ctr import' | 'ctr import --local', number[]> = { 'ctr import': [], 'ctr import --local': [] };
     for (let i = 0; i < RUNS; i++) {
+      peers['ctr import'].push(await direct());
+      peers['ctr import --local'].push(await direct('--local'));
       rows.containerd.push(await install(`kubernetes.io/hostname=${cluster.node.hostnameLabel}`, 1));
       rows.crio.push(await install(`kubernetes.io/hostname=${cluster.env.LADING_NODE_CRIO_HOSTNAME ?? crio}`, 1));
       rows.both.push(await install(undefined, 2));
-      console.log(`run ${i + 1}: containerd ${rows.containerd.at(-1)!.seconds.toFixed(2)} s, CRI-O ${rows.crio.at(-1)!.seconds.toFixed(2)} s, both ${rows.both.at(-1)!.seconds.toFixed(2)} s`);
+      console.log(`run ${i + 1}: containerd ${rows.containerd.at(-1)!.seconds.toFixed(2)} s (import ${rows.containerd.at(-1)!.importSeconds.toFixed(2)} s; ctr import on the node ${peers['ctr import'].at(-1)!.toFixed(2)} s, --local ${peers['ctr import --local'].at(-1)!.toFixed(2)} s), CRI-O ${rows.crio.at(-1)!.seconds.toFixed(2)} s, both ${rows.both.at(-1)!.seconds.toFixed(2)} s`);
     }
     await clean();
 
@@ -131,6 +154,10 @@ async function main(): Promise<void> {
       console.log(
         `${what} | ${median(list.map((r) => r.seconds)).toFixed(2)} s | ${median(list.map((r) => r.apiserverCpu)).toFixed(1)} s | ${(100 * median(list.map((r) => r.machineBusy))).toFixed(0)} % | ${list[0]!.transports} | ${Math.max(...list.map((r) => r.rssMiB)).toFixed(0)} MiB`,
       );
+    }
+    const imported = median(rows.containerd.map((r) => r.importSeconds));
+    for (const [peer, times] of Object.entries(peers)) {
+      console.log(`containerd node, the set's import: lading ${imported.toFixed(2)} s, ${peer} on the node ${median(times).toFixed(2)} s: ratio (peer time / lading's) ${(median(times) / imported).toFixed(2)} (target >= 0.8)`);
     }
     const single = Math.max(median(rows.containerd.map((r) => r.seconds)), median(rows.crio.map((r) => r.seconds)));
     console.log(`both nodes / the slower single node: ${(median(rows.both.map((r) => r.seconds)) / single).toFixed(2)} (target <= 1.3)`);
