@@ -2,13 +2,15 @@
  * The CRI-O path against this machine's real containers-storage (podman): a
  * bundle's images loaded into a separate store, listed with their source
  * digests, seen read-only by a podman that uses it as an additional store (as
- * CRI-O does), the same with skopeo as the loader, and storage.conf edited
+ * CRI-O does), the same with skopeo as the loader and where podman cannot
+ * name an image after the unpacked archive's path, and storage.conf edited
  * with a backup and restored.
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { mkdtemp, readdir, readFile, writeFile } from 'node:fs/promises';
+import { randomBytes } from 'node:crypto';
+import { mkdir, mkdtemp, readdir, readFile, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -26,6 +28,8 @@ import { readDescription } from '../../src/core/bundle/documents.js';
 
 const run = promisify(execFile);
 let work: string;
+/** Lowercase all through, as /var/lib/lading is: podman can name an image after a directory below it. */
+let lowercaseWork: string;
 let bundle: string;
 let images: PushedImage[];
 
@@ -43,6 +47,8 @@ additionalimagestores = [
 before(async () => {
   requireTool('podman', 'install it with `apt-get install podman` (or run `bash scripts/install-test-deps`)');
   work = await mkdtemp(join(tmpdir(), 'lading-cstore-'));
+  lowercaseWork = join(tmpdir(), `lading-cstore-${randomBytes(6).toString('hex')}`);
+  await mkdir(lowercaseWork);
   const registry = await startRegistry();
   try {
     images = [
@@ -61,28 +67,37 @@ before(async () => {
 
 after(async () => {
   if (work) await removeStoreWork(work);
+  if (lowercaseWork) await removeStoreWork(lowercaseWork);
 });
+
+/** Loads every image of the bundle into the store, one archive each, as the CRI-O driver does. */
+async function loadAll(store: Awaited<ReturnType<typeof detectContainersStorage>>): Promise<void> {
+  const shell = localShell();
+  const reader = await BundleReader.open(bundle);
+  try {
+    const { metadata } = await readDescription(reader);
+    for (const image of metadata.images) {
+      await loadIntoStore(shell, store, image.name, streamNodeArchive(reader, planNodeArchive([image], 'linux/amd64'), { digestNames: false }));
+    }
+  } finally {
+    await reader.close();
+  }
+}
+
+const loadLeftovers = async (dir: string) => (await readdir(dir)).filter((f) => f.includes('lading-load'));
 
 describe('containers-storage (the CRI-O path) with the real podman', () => {
   test('loads each image into a separate store under its name and source digest; podman sees it read-only', async () => {
     const shell = localShell();
     const storageConf = join(work, 'storage.conf');
     await writeFile(storageConf, OCNE_CONF);
-    const store = await detectContainersStorage(shell, { root: join(work, 'store'), storageConf });
+    const store = await detectContainersStorage(shell, { root: join(lowercaseWork, 'store'), storageConf });
     assert.equal(store.tool.kind, 'podman');
     assert.equal(store.driver, 'overlay');
-    const reader = await BundleReader.open(bundle);
-    try {
-      const { metadata } = await readDescription(reader);
-      for (const image of metadata.images) {
-        const plan = planNodeArchive([image], 'linux/amd64');
-        await loadIntoStore(shell, store, image.name, streamNodeArchive(reader, plan, { digestNames: false }));
-      }
-    } finally {
-      await reader.close();
-    }
+    await loadAll(store);
     const listed = await listStore(shell, store);
-    assert.deepEqual(Object.fromEntries(listed), Object.fromEntries(images.map((i) => [i.ref, i.digest])));
+    assert.deepEqual(Object.fromEntries(listed), Object.fromEntries(images.map((i) => [i.ref, i.digest])), 'each image under its own name only (not the unpacked directory\'s)');
+    assert.deepEqual(await loadLeftovers(lowercaseWork), [], 'the unpacked archives are gone');
 
     // As CRI-O would: another store as the main one, ours as an additional (read-only) one.
     const { stdout } = await run('podman', [
@@ -101,19 +116,24 @@ describe('containers-storage (the CRI-O path) with the real podman', () => {
     // A CRI-O host that has skopeo and no podman.
     const store = { ...detected, tool: { kind: 'skopeo' as const, path: skopeo } };
     assert.deepEqual(Object.fromEntries(await listStore(shell, store)), {}, 'a store never written to holds nothing');
-    const reader = await BundleReader.open(bundle);
-    try {
-      const { metadata } = await readDescription(reader);
-      for (const image of metadata.images) {
-        await loadIntoStore(shell, store, image.name, streamNodeArchive(reader, planNodeArchive([image], 'linux/amd64'), { digestNames: false }));
-      }
-    } finally {
-      await reader.close();
-    }
+    await loadAll(store);
     assert.deepEqual(Object.fromEntries(await listStore(shell, store)), Object.fromEntries(images.map((i) => [i.ref, i.digest])));
     const { stdout } = await run('podman', ['--root', store.root, '--runroot', join(work, 'skopeo-run'), '--storage-driver', 'overlay', 'images', '--format', '{{.Repository}}:{{.Tag}} {{.Digest}}']);
     for (const image of images) assert.match(stdout, new RegExp(`${image.ref.replace(/[.]/g, '\\.')} ${image.digest}`), 'podman agrees');
-    assert.deepEqual((await readdir(work)).filter((f) => f.startsWith('.lading-load')), [], 'the archive skopeo read from a file is gone');
+    assert.deepEqual(await loadLeftovers(work), [], 'the unpacked archives are gone');
+  });
+
+  test('a store below a path with capitals (podman cannot name an image after it): loaded from the archive, listed the same', async () => {
+    const shell = localShell();
+    const storageConf = join(work, 'caps-storage.conf');
+    await writeFile(storageConf, OCNE_CONF);
+    await mkdir(join(lowercaseWork, 'Caps'));
+    // short: podman refuses a runroot (lading's is /run/lading/ and the store's path) over 50 characters
+    const store = await detectContainersStorage(shell, { root: join(lowercaseWork, 'Caps', 's'), storageConf });
+    assert.equal(store.tool.kind, 'podman');
+    await loadAll(store);
+    assert.deepEqual(Object.fromEntries(await listStore(shell, store)), Object.fromEntries(images.map((i) => [i.ref, i.digest])));
+    assert.deepEqual(await loadLeftovers(join(lowercaseWork, 'Caps')), [], 'podman\'s copies of the archive are gone');
   });
 
   test('storage.conf gains the store next to /usr/ock/containers, with a backup that --restore puts back', async () => {
