@@ -177,7 +177,7 @@ const REFERENCE_PATH = /^[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*(?:\/[a-z0-9]+(?:(
  * every byte (1 GiB: 14.6-22 s through `podman load` from stdin, 7.7-9 s from the unpacked directory).
  * podman names an image loaded from a directory after its path (`localhost/<path>:latest`), so lading
  * tags it with its own name and takes that one off; a path podman cannot turn into a name (capitals in
- * --image-store) loads from the archive as before. skopeo cannot read an archive from a pipe (it
+ * --image-store), or an image named by digest (podman cannot tag by digest), loads from the archive as before. skopeo cannot read an archive from a pipe (it
  * resolves /dev/stdin to the pipe and fails), so without tar the archive lands in a file first.
  * The directory is removed whatever happens. `token`: lowercase letters and digits, unique per load.
  */
@@ -186,7 +186,8 @@ export function loadScript(store: ContainersStore, name: string, token: string):
   const dir = `${parent}/lading-load-${token}`;
   const layout = `${dir}/layout`;
   const loadedName = `localhost${layout}`;
-  const byPath = REFERENCE_PATH.test(loadedName) && loadedName.length + ':latest'.length <= 255;
+  // podman tags only by tag: an image named by digest keeps the name its archive gives it
+  const byPath = !name.includes('@') && REFERENCE_PATH.test(loadedName) && loadedName.length + ':latest'.length <= 255;
   const q = shellQuote;
   const unpacked =
     store.tool.kind === 'skopeo'
