@@ -13,12 +13,16 @@ import { dirOf } from '../config/host-paths.js';
 import { CRIO_DROP_IN, crioMirrorsDropIn } from '../config/mirrors.js';
 import { CRIO_AUTH_DIRS, CRIO_AUTH_DROP_IN, CRIO_AUTH_FILE, crioAuthDropIn, mergeAuthJson } from '../config/auth-json.js';
 import type { CrioSettings } from '../runtimes/runtime-config.js';
-import { configureStore, detectContainersStorage, listStore, listStoreAt, listStoreBlobs, loadIntoStore, storeImagesFile } from '../runtimes/containers-storage.js';
+import { configureStore, detectContainersStorage, listStore, listStoreAt, listStoreBlobs, loadIntoStore, loadsUnpacked, storeImagesFile } from '../runtimes/containers-storage.js';
+import type { BundleImage } from '../bundle/layout.js';
 import { shellQuote } from '../host.js';
 import type { NodeConfig } from '../runtimes/node-config.js';
 import { diskSpaceAt } from './disk-space.js';
 import type { DriverOptions, Listing, RuntimeDriver } from './drivers.js';
 import { systemctl } from './systemctl.js';
+
+/** Images per stream when they go in together: the script names each, and one stream's unpacked copy stays bounded. */
+const LOAD_BATCH = 50;
 
 export async function crioDriver(agent: NodeAgent, facts: NodeFacts, options: DriverOptions, config: NodeConfig): Promise<RuntimeDriver> {
   const crio = config.crio?.settings;
@@ -39,14 +43,19 @@ export async function crioDriver(agent: NodeAgent, facts: NodeFacts, options: Dr
     names: (image) => [image.name],
     diskSpace: () => diskSpaceAt(agent, store.root),
     inject: async (reader, images, platform, { onBytes, signal, omitted }) => {
-      // podman and skopeo read one image per archive, and a layer the store holds is not read from it: each
-      // archive leaves out what the store lists (a delta's base, layers an image shares with one loaded before
-      // it), so a shared base crosses the wire once, not once per image.
-      for (const image of images) {
-        const held = await listStoreBlobs(agent, store);
-        const plan = planNodeArchive([image], platform, new Set([...(omitted ?? []), ...held]));
-        await loadIntoStore(agent, store, image.name, streamNodeArchive(reader, plan, { onBytes, digestNames: false }), signal);
-      }
+      // Each archive leaves out the layers the store lists (containers-storage reuses them): a delta's base,
+      // and layers an image shares with one loaded before it, so a shared base crosses the wire once.
+      const leaveOut = new Set([...(omitted ?? []), ...(await listStoreBlobs(agent, store))]);
+      const load = async (batch: BundleImage[]) => {
+        const plan = planNodeArchive(batch, platform, leaveOut);
+        await loadIntoStore(agent, store, batch.map((image) => image.name), streamNodeArchive(reader, plan, { onBytes, digestNames: false }), signal);
+        for (const { platform: chosen } of plan.images) for (const layer of chosen.layers) leaveOut.add(layer.digest);
+      };
+      // Images the node can take from one unpacked archive go in batches, one stream each; the others
+      // (no tar on the host, or a name podman cannot give) one archive per image.
+      const together = images.filter((image) => loadsUnpacked(store, image.name));
+      for (let i = 0; i < together.length; i += LOAD_BATCH) await load(together.slice(i, i + LOAD_BATCH));
+      for (const image of images.filter((image) => !together.includes(image))) await load([image]);
     },
     // Nothing to pin or unpin: GC cannot delete from a read-only store.
     pin: async () => undefined,

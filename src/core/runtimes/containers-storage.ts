@@ -23,6 +23,8 @@ export interface ContainersStore {
   /** Must be the driver CRI-O uses (storage.conf's), or CRI-O cannot read the store. */
   driver: string;
   tool: { kind: 'podman' | 'skopeo'; path: string };
+  /** The host has tar: archives are unpacked once, beside the store (see loadScript). */
+  tar: boolean;
   storageConf: string;
   /** CRI-O's own (default) store: the one its wipe empties. */
   defaultRoot: string;
@@ -49,15 +51,17 @@ export async function detectContainersStorage(shell: HostShell, options: StoreOp
   } catch {
     throw new AbortError(`node ${shell.node}: ${storageConf} is not valid TOML`, { exitCode: ExitCode.node });
   }
-  const found = await shell.hostExec('for t in podman skopeo; do p=$(command -v "$t" 2>/dev/null) && { echo "$t=$p"; break; }; done');
-  const [kind, path] = found.stdout.trim().split('=');
+  const found = await shell.hostExec('for t in podman skopeo; do p=$(command -v "$t" 2>/dev/null) && { echo "$t=$p"; break; }; done; command -v tar >/dev/null 2>&1 && echo tar=yes');
+  const lines = found.stdout.trim().split('\n');
+  const [kind, path] = (lines.find((line) => /^(podman|skopeo)=/.test(line)) ?? '').split('=');
+  const tar = lines.includes('tar=yes');
   if ((kind !== 'podman' && kind !== 'skopeo') || !path) {
     throw new AbortError(`node ${shell.node}: neither podman nor skopeo is installed on the host, so lading cannot fill containers-storage`, {
       exitCode: ExitCode.node,
       hint: 'CRI-O hosts usually have podman or skopeo; install one of them on the node.',
     });
   }
-  return { root, runroot: runrootFor(root), driver, tool: { kind, path }, storageConf, defaultRoot };
+  return { root, runroot: runrootFor(root), driver, tool: { kind, path }, tar, storageConf, defaultRoot };
 }
 
 /** lading's run directory for a store it fills (state that a reboot may drop). */
@@ -168,50 +172,71 @@ export function listStore(shell: HostShell, store: ContainersStore): Promise<Map
 /** A docker reference's path: lowercase components joined by '/', each alphanumerics with single separators. */
 const REFERENCE_PATH = /^[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*(?:\/[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*)*$/;
 
+/** A fresh directory per load beside the store, on the filesystem the space check measured. `token`: lowercase hex. */
+function loadDir(store: Pick<ContainersStore, 'root'>, token: string): string {
+  return `${store.root.replace(/\/+$/, '').replace(/\/[^/]*$/, '')}/lading-load-${token}`;
+}
+
+/** The name podman gives an image it takes from an OCI layout directory: its path, under localhost. */
+const nameFromPath = (layout: string) => `localhost${layout}:latest`;
+
 /**
- * The shell script that loads a one-image OCI archive from stdin into the store, under `name`.
- *
- * With tar on the host, the archive is unpacked once into a directory beside the store (on the filesystem
- * the space check measured) and loaded from there. From an archive, podman and skopeo unpack it into a
- * temporary directory themselves, and podman first copies standard input to a file: two more copies of
- * every byte (1 GiB: 14.6-22 s through `podman load` from stdin, 7.7-9 s from the unpacked directory).
- * podman names an image loaded from a directory after its path (`localhost/<path>:latest`), so lading
- * tags it with its own name and takes that one off; a path podman cannot turn into a name (capitals in
- * --image-store), or an image named by digest (podman cannot tag by digest), loads from the archive as before. skopeo cannot read an archive from a pipe (it
- * resolves /dev/stdin to the pipe and fails), so without tar the archive lands in a file first.
- * The directory is removed whatever happens. `token`: lowercase letters and digits, unique per load.
+ * Whether this image can go into the store from an archive unpacked on the node, with others: tar is
+ * there, and the tool can name the image. podman names an image taken from a directory after the
+ * directory's path, which must then make a valid name (no capitals in --image-store), and lading
+ * renames it, which podman cannot do to a name with a digest. skopeo is told the name; `oci:` takes the
+ * path up to the first colon.
  */
-export function loadScript(store: ContainersStore, name: string, token: string): string {
-  const parent = store.root.replace(/\/+$/, '').replace(/\/[^/]*$/, '');
-  const dir = `${parent}/lading-load-${token}`;
-  const layout = `${dir}/layout`;
-  const loadedName = `localhost${layout}`;
-  // podman tags only by tag: an image named by digest keeps the name its archive gives it
-  const byPath = !name.includes('@') && REFERENCE_PATH.test(loadedName) && loadedName.length + ':latest'.length <= 255;
+export function loadsUnpacked(store: ContainersStore, name: string): boolean {
+  if (!store.tar) return false;
+  const layout = `${loadDir(store, '0'.repeat(16))}/layout`;
+  if (store.tool.kind === 'skopeo') return !layout.includes(':');
+  return !name.includes('@') && REFERENCE_PATH.test(nameFromPath(layout).slice(0, -':latest'.length)) && nameFromPath(layout).length <= 255;
+}
+
+/**
+ * The shell script that puts images into the store from one OCI archive on stdin.
+ *
+ * Where every image `loadsUnpacked`, the archive holds all of them: it is unpacked once with tar and
+ * each image is taken from that directory (podman: pulled from `oci:DIR:NAME`, then given its name and
+ * the path's name taken off, also on failure; skopeo: copied under its name). Otherwise the archive holds
+ * one image and goes to the tool as an archive: podman and skopeo then unpack it into a temporary
+ * directory themselves, and podman copies standard input to a file before that, two more copies of every
+ * byte (1 GiB: 14.6-22 s through `podman load` from stdin, 7.7-9 s from the unpacked directory); skopeo
+ * cannot read an archive from a pipe (it resolves /dev/stdin to the pipe and fails), so the archive lands
+ * in a file first. Either way in the fresh directory beside the store, removed whatever happens.
+ */
+export function loadScript(store: ContainersStore, names: readonly string[], token: string): string {
   const q = shellQuote;
-  const unpacked =
-    store.tool.kind === 'skopeo'
-      ? [`${q(store.tool.path)} copy --quiet ${q(`oci:${layout}`)} ${q(storageRef(store, name))}`]
-      : [
-          `loaded=${q(`${loadedName}:latest`)}`,
-          'store_podman load --quiet --input "$dir/layout" >/dev/null || exit $?',
-          `trap 'store_podman untag "$loaded" "$loaded" >/dev/null 2>&1; rm -rf "$dir"' EXIT`,
-          `store_podman tag "$loaded" ${q(name)}`,
-        ];
-  const archived =
-    store.tool.kind === 'skopeo'
-      ? ['cat > "$dir/archive.tar" || exit $?', `${q(store.tool.path)} copy --quiet "oci-archive:$dir/archive.tar:"${q(name)} ${q(storageRef(store, name))}`]
+  const dir = loadDir(store, token);
+  const layout = `${dir}/layout`;
+  const unpacked = names.every((name) => loadsUnpacked(store, name));
+  if (!unpacked && names.length !== 1) throw new Error(`an archive that is not unpacked holds one image, not ${names.length}`);
+  const into = (name: string) => q(storageRef(store, name));
+  const steps = unpacked
+    ? [
+        'mkdir "$dir/layout" && tar -x -f - -C "$dir/layout" || exit $?',
+        ...(store.tool.kind === 'skopeo'
+          ? names.map((name) => `${q(store.tool.path)} copy --quiet ${q(`oci:${layout}:${name}`)} ${into(name)} || exit $?`)
+          : [
+              `loaded=${q(nameFromPath(layout))}`,
+              `trap 'store_podman untag "$loaded" "$loaded" >/dev/null 2>&1; rm -rf "$dir"' EXIT`,
+              ...names.flatMap((name) => [
+                `store_podman pull --quiet ${q(`oci:${layout}:${name}`)} >/dev/null || exit $?`,
+                `store_podman tag "$loaded" ${q(name)} && store_podman untag "$loaded" "$loaded" || exit $?`,
+              ]),
+            ]),
+      ]
+    : store.tool.kind === 'skopeo'
+      ? ['cat > "$dir/archive.tar" || exit $?', `${q(store.tool.path)} copy --quiet "oci-archive:$dir/archive.tar:"${q(names[0]!)} ${into(names[0]!)}`]
       : ['TMPDIR="$dir" store_podman load --quiet'];
-  const useTar = store.tool.kind === 'skopeo' || byPath;
   return [
     `mkdir -p ${q(store.root)} || exit $?`,
     ...(store.tool.kind === 'podman' ? [`store_podman() { ${podman(store, '"$@"')}; }`] : []),
     `dir=${q(dir)}`,
     'mkdir -m 0700 "$dir" || exit $?',
     `trap 'rm -rf "$dir"' EXIT`,
-    ...(useTar
-      ? ['if command -v tar >/dev/null 2>&1; then', '  mkdir "$dir/layout" && tar -x -f - -C "$dir/layout" || exit $?', ...unpacked.map((l) => `  ${l}`), 'else', ...archived.map((l) => `  ${l}`), 'fi']
-      : archived),
+    ...steps,
   ].join('\n');
 }
 
@@ -224,11 +249,11 @@ export function podmanSaid(result: { stderr: string; message: string }): string 
   return oci && result.stderr.includes('does not match any of the supported image formats') ? printable(`podman load: ${oci[1]!.slice(0, 500)}`) : nodeSaid(result);
 }
 
-/** Loads a one-image OCI archive from stdin into the store, under its name. */
-export async function loadIntoStore(shell: HostShell, store: ContainersStore, name: string, archive: Readable, signal?: AbortSignal): Promise<void> {
-  const result = await shell.hostExec(loadScript(store, name, randomBytes(8).toString('hex')), { stdin: archive, bulk: true, ...(signal ? { signal } : {}) });
+/** Loads an OCI archive from stdin into the store: the images `names`, each under its name (see loadScript). */
+export async function loadIntoStore(shell: HostShell, store: ContainersStore, names: readonly string[], archive: Readable, signal?: AbortSignal): Promise<void> {
+  const result = await shell.hostExec(loadScript(store, names, randomBytes(8).toString('hex')), { stdin: archive, bulk: true, ...(signal ? { signal } : {}) });
   if (result.exitCode !== 0) {
-    throw new AbortError(`node ${shell.node}: loading ${name} into ${store.root} failed: ${podmanSaid(result)}`, {
+    throw new AbortError(`node ${shell.node}: loading ${names.join(', ')} into ${store.root} failed: ${podmanSaid(result)}`, {
       exitCode: ExitCode.node,
     });
   }
