@@ -7,7 +7,7 @@
 import { randomBytes } from 'node:crypto';
 import type { Readable } from 'node:stream';
 import { parse } from 'smol-toml';
-import { AbortError, ExitCode } from '../errors.js';
+import { AbortError, BugError, ExitCode } from '../errors.js';
 import { shellQuote, type HostShell } from '../host.js';
 import { DEFAULT_BACKUP_DIR, nodeSaid, readHostFile, writeHostFileWithBackup } from '../config/host-files.js';
 import { parseBoundedJson } from '../util/bounded-json.js';
@@ -177,8 +177,8 @@ function loadDir(store: Pick<ContainersStore, 'root'>, token: string): string {
   return `${store.root.replace(/\/+$/, '').replace(/\/[^/]*$/, '')}/lading-load-${token}`;
 }
 
-/** The name podman gives an image it takes from an OCI layout directory: its path, under localhost. */
-const nameFromPath = (layout: string) => `localhost${layout}:latest`;
+/** The name podman gives an image it takes from an OCI layout directory (tagged latest): its path, under localhost. */
+const nameFromPath = (layout: string) => `localhost${layout}`;
 
 /**
  * Whether this image can go into the store from an archive unpacked on the node, with others: tar is
@@ -191,7 +191,8 @@ export function loadsUnpacked(store: ContainersStore, name: string): boolean {
   if (!store.tar) return false;
   const layout = `${loadDir(store, '0'.repeat(16))}/layout`;
   if (store.tool.kind === 'skopeo') return !layout.includes(':');
-  return !name.includes('@') && REFERENCE_PATH.test(nameFromPath(layout).slice(0, -':latest'.length)) && nameFromPath(layout).length <= 255;
+  const byPath = nameFromPath(layout);
+  return !name.includes('@') && REFERENCE_PATH.test(byPath) && byPath.length + ':latest'.length <= 255;
 }
 
 /**
@@ -211,7 +212,7 @@ export function loadScript(store: ContainersStore, names: readonly string[], tok
   const dir = loadDir(store, token);
   const layout = `${dir}/layout`;
   const unpacked = names.every((name) => loadsUnpacked(store, name));
-  if (!unpacked && names.length !== 1) throw new Error(`an archive that is not unpacked holds one image, not ${names.length}`);
+  if (!unpacked && names.length !== 1) throw new BugError(`an archive that is not unpacked holds one image, not ${names.length}`);
   const into = (name: string) => q(storageRef(store, name));
   const steps = unpacked
     ? [
@@ -219,7 +220,7 @@ export function loadScript(store: ContainersStore, names: readonly string[], tok
         ...(store.tool.kind === 'skopeo'
           ? names.map((name) => `${q(store.tool.path)} copy --quiet ${q(`oci:${layout}:${name}`)} ${into(name)} || exit $?`)
           : [
-              `loaded=${q(nameFromPath(layout))}`,
+              `loaded=${q(`${nameFromPath(layout)}:latest`)}`,
               `trap 'store_podman untag "$loaded" "$loaded" >/dev/null 2>&1; rm -rf "$dir"' EXIT`,
               ...names.flatMap((name) => [
                 `store_podman pull --quiet ${q(`oci:${layout}:${name}`)} >/dev/null || exit $?`,
@@ -240,20 +241,12 @@ export function loadScript(store: ContainersStore, names: readonly string[], tok
   ].join('\n');
 }
 
-/**
- * What the load's failure says. podman loading a directory tries every format it knows and lists each
- * failure, the OCI layout's first: that one is the cause, the others say only that it is no archive.
- */
-export function podmanSaid(result: { stderr: string; message: string }): string {
-  const oci = /^ \* oci: (.*)$/m.exec(result.stderr);
-  return oci && result.stderr.includes('does not match any of the supported image formats') ? printable(`podman load: ${oci[1]!.slice(0, 500)}`) : nodeSaid(result);
-}
-
 /** Loads an OCI archive from stdin into the store: the images `names`, each under its name (see loadScript). */
 export async function loadIntoStore(shell: HostShell, store: ContainersStore, names: readonly string[], archive: Readable, signal?: AbortSignal): Promise<void> {
   const result = await shell.hostExec(loadScript(store, names, randomBytes(8).toString('hex')), { stdin: archive, bulk: true, ...(signal ? { signal } : {}) });
   if (result.exitCode !== 0) {
-    throw new AbortError(`node ${shell.node}: loading ${names.join(', ')} into ${store.root} failed: ${podmanSaid(result)}`, {
+    const what = names.length === 1 ? names[0] : `${names.length} images (${names.slice(0, 3).join(', ')}${names.length > 3 ? ', ...' : ''})`;
+    throw new AbortError(`node ${shell.node}: loading ${what} into ${store.root} failed: ${nodeSaid(result)}`, {
       exitCode: ExitCode.node,
     });
   }
