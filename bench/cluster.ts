@@ -20,6 +20,8 @@ export function option(name: string, fallback: number): number {
 export interface Timed {
   seconds: number;
   rssKiB: number;
+  /** CPU seconds (user + system) of the command and what it waited for. */
+  cpuSeconds: number;
   stdout: string;
 }
 
@@ -29,7 +31,7 @@ export async function timed(command: string, args: string[], opts: { env?: NodeJ
   const started = performance.now();
   try {
     return await new Promise((resolve, reject) => {
-      const child = spawn('/usr/bin/time', ['-f', 'LADING_BENCH_RSS=%M', command, ...args], { env: opts.env ?? process.env, stdio: [stdin, 'pipe', 'pipe'] });
+      const child = spawn('/usr/bin/time', ['-f', 'LADING_BENCH_RSS=%M LADING_BENCH_CPU=%U+%S', command, ...args], { env: opts.env ?? process.env, stdio: [stdin, 'pipe', 'pipe'] });
       let stdout = '';
       let stderr = '';
       child.stdout!.setEncoding('utf8').on('data', (s: string) => (stdout += s));
@@ -37,7 +39,8 @@ export async function timed(command: string, args: string[], opts: { env?: NodeJ
       child.on('error', reject);
       child.on('close', (code) => {
         if (code !== 0) return reject(new Error(`${command} ${args.join(' ')} exited ${code}:\n${stderr.slice(-2000)}\n${stdout.slice(-2000)}`));
-        resolve({ seconds: (performance.now() - started) / 1000, rssKiB: Number(/LADING_BENCH_RSS=(\d+)/.exec(stderr)?.[1] ?? 0), stdout });
+        const cpu = /LADING_BENCH_CPU=([\d.]+)\+([\d.]+)/.exec(stderr);
+        resolve({ seconds: (performance.now() - started) / 1000, rssKiB: Number(/LADING_BENCH_RSS=(\d+)/.exec(stderr)?.[1] ?? 0), cpuSeconds: cpu ? Number(cpu[1]) + Number(cpu[2]) : 0, stdout });
       });
     });
   } finally {

@@ -14,6 +14,8 @@ import { mkdir, mkdtemp, readdir, readFile, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
+import type { Readable } from 'node:stream';
+import { setTimeout as delay } from 'node:timers/promises';
 import { startRegistry } from '../support/registry.js';
 import { pushImage, type PushedImage } from '../support/images.js';
 import { requireTool } from '../support/tools.js';
@@ -21,8 +23,10 @@ import { runLading, specText } from '../support/lading.js';
 import { localShell } from '../support/local-shell.js';
 import { removeStoreWork } from '../support/podman-work.js';
 import { BundleReader } from '../../src/core/bundle/reader.js';
-import { planNodeArchive, streamNodeArchive } from '../../src/core/bundle/node-archive.js';
-import { configureStore, detectContainersStorage, listStore, loadIntoStore, loadsUnpacked } from '../../src/core/runtimes/containers-storage.js';
+import { READY_MARKER, planNodeArchive, streamNodeArchive } from '../../src/core/bundle/node-archive.js';
+import { configureStore, detectContainersStorage, listStore, loadIntoStore, loadScript, loadsTogether, loadsUnpacked, type ContainersStore } from '../../src/core/runtimes/containers-storage.js';
+import type { HostShell } from '../../src/core/host.js';
+import { gateAfterEntry } from '../support/tar-gate.js';
 import { restoreHostFiles } from '../../src/core/config/host-restore.js';
 import { readDescription } from '../../src/core/bundle/documents.js';
 
@@ -85,14 +89,31 @@ async function loadAll(store: Awaited<ReturnType<typeof detectContainersStorage>
   try {
     const { metadata } = await readDescription(reader);
     const together = metadata.images.filter((image) => loadsUnpacked(store, image.name));
-    const archive = (chosen: typeof together) => streamNodeArchive(reader, planNodeArchive(chosen, 'linux/amd64'), { digestNames: false });
-    if (together.length) await loadIntoStore(shell, store, together.map((image) => image.name), archive(together));
-    for (const image of metadata.images.filter((i) => !together.includes(i))) await loadIntoStore(shell, store, [image.name], archive([image]));
+    const load = (chosen: typeof together) => loadIntoStore(shell, store, reader, planNodeArchive(chosen, 'linux/amd64'));
+    if (together.length) await load(together);
+    for (const image of metadata.images.filter((i) => !together.includes(i))) await load([image]);
     return together.map((image) => image.name);
   } finally {
     await reader.close();
   }
 }
+
+/** The archive of the images that load together (ready markers on), as loadIntoStore streams it. */
+async function withTogetherArchive<T>(store: ContainersStore, use: (archive: Readable, names: string[]) => Promise<T>): Promise<T> {
+  const reader = await BundleReader.open(bundle);
+  try {
+    const { metadata } = await readDescription(reader);
+    const plan = planNodeArchive(metadata.images.filter((image) => loadsUnpacked(store, image.name)), 'linux/amd64');
+    const names = plan.images.map(({ image }) => image.name);
+    assert.ok(loadsTogether(store, names));
+    return await use(streamNodeArchive(reader, plan, { digestNames: false, readyMarkers: true }), names);
+  } finally {
+    await reader.close();
+  }
+}
+
+/** loadIntoStore's script on this host, reading `archive`. */
+const runLoad = (shell: HostShell, store: ContainersStore, names: string[], archive: Readable) => shell.hostExec(loadScript(store, names, randomBytes(8).toString('hex')), { stdin: archive, bulk: true });
 
 const loadLeftovers = async (dir: string) => (await readdir(dir)).filter((f) => f.includes('lading-load'));
 
@@ -145,6 +166,38 @@ describe('containers-storage (the CRI-O path) with the real podman', () => {
     assert.deepEqual(await loadAll(store), [], 'each image from its own archive');
     assert.deepEqual(Object.fromEntries(await listStore(shell, store)), expectedListing());
     assert.deepEqual(await loadLeftovers(join(lowercaseWork, 'Caps')), [], 'podman\'s copies of the archive are gone');
+  });
+
+  test('an image goes into the store as soon as its marker arrives, while the rest of the archive is still held back', async () => {
+    const shell = localShell();
+    const storageConf = join(work, 'early-storage.conf');
+    await writeFile(storageConf, OCNE_CONF);
+    const store = await detectContainersStorage(shell, { root: join(lowercaseWork, 'early'), storageConf });
+    const [first, second] = images;
+    await withTogetherArchive(store, (archive, names) => {
+      assert.deepEqual(names, [first!.ref, second!.ref]);
+      const listsFirst = async () => {
+        for (let i = 0; i < 600; i++) {
+          if ((await listStore(shell, store)).get(first!.ref) === first!.digest) return;
+          await delay(100);
+        }
+        throw new Error(`${first!.ref} was not in the store within 60 s while the stream was held after its marker: the load waits for the whole archive`);
+      };
+      return runLoad(shell, store, names, archive.pipe(gateAfterEntry(`${READY_MARKER}0`, { until: listsFirst })));
+    });
+    assert.deepEqual(Object.fromEntries(await listStore(shell, store)), { [first!.ref]: first!.digest, [second!.ref]: second!.digest });
+    assert.deepEqual(await loadLeftovers(lowercaseWork), []);
+  });
+
+  test('an archive that ends before the last marker fails the load, saying how many images it held', async () => {
+    const shell = localShell();
+    const storageConf = join(work, 'cut-storage.conf');
+    await writeFile(storageConf, OCNE_CONF);
+    const store = await detectContainersStorage(shell, { root: join(lowercaseWork, 'cut'), storageConf });
+    const result = await withTogetherArchive(store, (archive, names) => runLoad(shell, store, names, archive.pipe(gateAfterEntry(`${READY_MARKER}0`, { cut: true }))));
+    assert.notEqual(result.exitCode, 0, 'the load fails');
+    assert.match(result.stderr, /^the archive ended after 1 of 2 images$/m, result.stderr);
+    assert.deepEqual(await loadLeftovers(lowercaseWork), [], 'the unpacked directory is gone');
   });
 
   test('storage.conf gains the store next to /usr/ock/containers, with a backup that --restore puts back', async () => {

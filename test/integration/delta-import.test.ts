@@ -22,7 +22,7 @@ import { removeStoreWork } from '../support/podman-work.js';
 import { startContainerd, type TestContainerd } from '../support/containerd.js';
 import { BundleReader } from '../../src/core/bundle/reader.js';
 import { readDescription } from '../../src/core/bundle/documents.js';
-import { planNodeArchive, streamNodeArchive } from '../../src/core/bundle/node-archive.js';
+import { planNodeArchive, streamNodeArchive, type NodeArchivePlan } from '../../src/core/bundle/node-archive.js';
 import { detectContainerd, importArchive, listBlobs, listImages } from '../../src/core/runtimes/containerd.js';
 import { detectContainersStorage, listStore, listStoreBlobs, loadIntoStore } from '../../src/core/runtimes/containers-storage.js';
 import type { BundleMetadata } from '../../src/core/bundle/layout.js';
@@ -58,17 +58,23 @@ after(async () => {
 });
 
 /** The node archive of a bundle's images, as install streams it; for a delta without what it leaves out. */
-async function withArchive<T>(bundle: string, use: (archive: ReturnType<typeof streamNodeArchive>, metadata: BundleMetadata, leftOut: string[]) => Promise<T>, image?: string): Promise<T> {
+/** The node plan of a bundle's images (all, or the one named), with the reader it streams from. */
+async function withPlan<T>(bundle: string, image: string | undefined, use: (reader: BundleReader, plan: NodeArchivePlan, metadata: BundleMetadata) => Promise<T>): Promise<T> {
   const reader = await BundleReader.open(bundle);
   try {
     const { metadata } = await readDescription(reader);
     const omitted = new Set((metadata.omitted ?? []).map((o) => o.digest));
     const images = metadata.images.filter((i) => !image || i.name === image);
-    const plan = planNodeArchive(images, 'linux/amd64', omitted);
-    return await use(streamNodeArchive(reader, plan, { digestNames: image === undefined }), metadata, plan.fromTarget.map((b) => b.digest));
+    return await use(reader, planNodeArchive(images, 'linux/amd64', omitted), metadata);
   } finally {
     await reader.close();
   }
+}
+
+async function withArchive<T>(bundle: string, use: (archive: ReturnType<typeof streamNodeArchive>, metadata: BundleMetadata, leftOut: string[]) => Promise<T>, image?: string): Promise<T> {
+  return withPlan(bundle, image, (reader, plan, metadata) =>
+    use(streamNodeArchive(reader, plan, { digestNames: image === undefined }), metadata, plan.fromTarget.map((b) => b.digest)),
+  );
 }
 
 describe('a delta imported where its base is', () => {
@@ -103,13 +109,13 @@ describe('a delta imported where its base is', () => {
     await writeFile(storageConf, '[storage]\ndriver = "overlay"\nrunroot = "/run/containers/storage"\ngraphroot = "/var/lib/containers/storage"\n');
     const store = await detectContainersStorage(shell, { root: join(work, 'store'), storageConf });
     const empty = await detectContainersStorage(shell, { root: join(work, 'empty'), storageConf });
-    await assert.rejects(withArchive(bundles.delta, (archive) => loadIntoStore(shell, empty, [v2.ref], archive), v2.ref), /loading .* failed: .*reading blob sha256:[0-9a-f]{64}: .*no such file/, 'a store without the base cannot take the delta: the layer is neither in the archive nor in the store');
+    await assert.rejects(withPlan(bundles.delta, v2.ref, (reader, plan) => loadIntoStore(shell, empty, reader, plan)), /loading .* failed: .*reading blob sha256:[0-9a-f]{64}: .*no such file/, 'a store without the base cannot take the delta: the layer is neither in the archive nor in the store');
 
-    await withArchive(bundles.v1, (archive) => loadIntoStore(shell, store, [v1.ref], archive), v1.ref);
+    await withPlan(bundles.v1, v1.ref, (reader, plan) => loadIntoStore(shell, store, reader, plan));
     const leftOut = await withArchive(bundles.delta, async (_a, _m, left) => left, v2.ref);
     const held = await listStoreBlobs(shell, store);
     for (const d of leftOut) assert.ok(held.has(d), `layers.json names ${d}`);
-    await withArchive(bundles.delta, (archive) => loadIntoStore(shell, store, [v2.ref], archive), v2.ref);
+    await withPlan(bundles.delta, v2.ref, (reader, plan) => loadIntoStore(shell, store, reader, plan));
     assert.equal((await listStore(shell, store)).get(v2.ref), v2.digest);
   });
 });

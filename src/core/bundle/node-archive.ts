@@ -34,6 +34,8 @@ export interface NodeArchivePlan {
   bytes: number;
   /** A delta's layers the archive leaves out: the node's runtime must already hold them. */
   fromTarget: BundleBlobRef[];
+  /** Per image (as in `images`): how many of `blobs` the archive has written once every blob of that image is in it. */
+  completeAfter: number[];
 }
 
 function parse(platform: string): Platform {
@@ -51,6 +53,7 @@ export function planNodeArchive(images: BundleImage[], platform: string, omitted
   const chosen: NodeArchivePlan['images'] = [];
   const blobs = new Map<string, BundleBlobRef>();
   const fromTarget = new Map<string, BundleBlobRef>();
+  const completeAfter: number[] = [];
   for (const image of images) {
     const match = image.platforms.find((p) => platformMatches(wanted, parse(p.platform)));
     if (!match) continue;
@@ -59,9 +62,10 @@ export function planNodeArchive(images: BundleImage[], platform: string, omitted
       const into = omitted.has(blob.digest) ? fromTarget : blobs;
       if (!into.has(blob.digest)) into.set(blob.digest, blob);
     }
+    completeAfter.push(blobs.size);
   }
   const list = [...blobs.values()];
-  return { platform, images: chosen, blobs: list, bytes: list.reduce((sum, b) => sum + b.size, 0), fromTarget: [...fromTarget.values()] };
+  return { platform, images: chosen, blobs: list, bytes: list.reduce((sum, b) => sum + b.size, 0), fromTarget: [...fromTarget.values()], completeAfter };
 }
 
 /** `repo@sha256:...` for a tagged name: the name a pull by digest asks the runtime for. */
@@ -112,7 +116,17 @@ export interface NodeArchiveOptions {
    * skopeo read one image per archive and would see a second one.
    */
   digestNames?: boolean;
+  /**
+   * For an archive unpacked on the node as it arrives (CRI-O's store, see loadScript): index.json goes
+   * first, and an empty file `lading-ready-<n>` follows the last blob of the n-th image. tar names an
+   * entry as it reaches it, so when it names the marker every blob of that image is on disk, and the
+   * image can be taken from the directory while the rest still streams.
+   */
+  readyMarkers?: boolean;
 }
+
+/** The marker entry that follows the n-th image's last blob (NodeArchiveOptions.readyMarkers). */
+export const READY_MARKER = 'lading-ready-';
 
 export function streamNodeArchive(reader: BundleReader, plan: NodeArchivePlan, options: NodeArchiveOptions = {}): Readable {
   const { onBytes } = options;
@@ -125,16 +139,24 @@ export function streamNodeArchive(reader: BundleReader, plan: NodeArchivePlan, o
       source.end(content);
       await pipeline(source, entry);
     };
+    const index = Buffer.from(JSON.stringify(nodeIndex(plan, { digestNames: options.digestNames ?? true })));
     await add(OCI_LAYOUT_FILE, Buffer.from(JSON.stringify({ imageLayoutVersion: '1.0.0' })));
-    for (const blob of plan.blobs) {
+    if (options.readyMarkers) await add(OCI_INDEX_FILE, index);
+    const markReady = async (written: number) => {
+      if (!options.readyMarkers) return;
+      for (const [n, after] of plan.completeAfter.entries()) if (after === written) await add(`${READY_MARKER}${n}`, Buffer.alloc(0));
+    };
+    await markReady(0);
+    for (const [n, blob] of plan.blobs.entries()) {
       const located = reader.blobEntry(blob.digest);
       if (!located || located.size !== blob.size) {
         throw new AbortError(`${reader.path} lacks blob ${blob.digest}`, { exitCode: ExitCode.bundle, hint: 'Copy the bundle again, or create it again.' });
       }
       const entry = pack.entry({ name: blobPath(blob.digest), size: blob.size, mode: 0o644, mtime: EPOCH });
       await pipeline(reader.openEntry(located), new VerifyingStream(blob, `bundle blob ${blob.digest}`, onBytes), entry);
+      await markReady(n + 1);
     }
-    await add(OCI_INDEX_FILE, Buffer.from(JSON.stringify(nodeIndex(plan, { digestNames: options.digestNames ?? true }))));
+    if (!options.readyMarkers) await add(OCI_INDEX_FILE, index);
     pack.finalize();
   };
   write().catch((error: unknown) => {

@@ -4,7 +4,7 @@
  * its default store after an unclean shutdown does not touch it, and the
  * kubelet's image GC cannot delete from it: the store itself pins.
  */
-import { planNodeArchive, streamNodeArchive } from '../bundle/node-archive.js';
+import { planNodeArchive } from '../bundle/node-archive.js';
 import type { NodeAgent } from '../cluster/agent.js';
 import type { NodeFacts } from '../cluster/preflight.js';
 import { AbortError, ExitCode } from '../errors.js';
@@ -48,7 +48,7 @@ export async function crioDriver(agent: NodeAgent, facts: NodeFacts, options: Dr
       const leaveOut = new Set([...(omitted ?? []), ...(await listStoreBlobs(agent, store))]);
       const load = async (batch: BundleImage[]) => {
         const plan = planNodeArchive(batch, platform, leaveOut);
-        await loadIntoStore(agent, store, batch.map((image) => image.name), streamNodeArchive(reader, plan, { onBytes, digestNames: false }), signal);
+        await loadIntoStore(agent, store, reader, plan, { onBytes, signal });
         for (const { platform: chosen } of plan.images) for (const layer of chosen.layers) leaveOut.add(layer.digest);
       };
       // Images the node can take from one unpacked archive go in batches, one stream each; the others

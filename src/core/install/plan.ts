@@ -48,7 +48,7 @@ export function likelyComplete(plan: NodePlan, record: NodeRecord | undefined, b
 
 /** For --restore, which needs no bundle: the node alone. */
 export function emptyPlan(facts: NodeFacts): NodePlan {
-  return { facts, archive: { platform: facts.platform, images: [], blobs: [], bytes: 0, fromTarget: [] }, alreadyPresent: [], report: freshReport(facts) };
+  return { facts, archive: { platform: facts.platform, images: [], blobs: [], bytes: 0, fromTarget: [], completeAfter: [] }, alreadyPresent: [], report: freshReport(facts) };
 }
 
 /** A delta's layers this node must hold (none for a whole bundle). */

@@ -45,14 +45,23 @@ describe('loadsUnpacked', () => {
 });
 
 describe('loadScript', () => {
-  it('unpacks once and takes each image from the directory, renamed; the path\'s name comes off also on failure', () => {
+  it('unpacks as the archive arrives and takes each image when tar reaches its marker, renamed; the path\'s name comes off also on failure', () => {
     const script = loadScript(store(), ['registry.example/a:1', 'registry.example/b:2'], '00ff');
     assert.match(script, /^dir='\/var\/lib\/lading\/lading-load-00ff'$/m, 'beside the store, fresh');
-    assert.match(script, /^mkdir "\$dir\/layout" && tar -x -f - -C "\$dir\/layout" \|\| exit \$\?$/m);
-    assert.equal(script.match(/store_podman pull --quiet 'oci:\/var\/lib\/lading\/lading-load-00ff\/layout:registry\.example\/[ab]:[12]'/g)?.length, 2);
+    assert.match(script, /^\{ tar -x -v -f - -C "\$dir\/layout" 2>&1; echo "lading-tar-exit \$\?"; \} \| \{$/m, 'tar names each entry as it reaches it, and its status comes last');
+    assert.match(script, /^ {4}0\) store_podman pull --quiet 'oci:\/var\/lib\/lading\/lading-load-00ff\/layout:registry\.example\/a:1' >\/dev\/null && store_podman tag "\$loaded" 'registry\.example\/a:1' && store_podman untag "\$loaded" "\$loaded" ;;$/m);
+    assert.match(script, /^ {4}1\) store_podman pull --quiet 'oci:[^']*:registry\.example\/b:2'/m);
+    assert.match(script, /^ {6}lading-ready-\*\|"x lading-ready-"\*\) take "\$\{line##\*lading-ready-\}" \|\| exit \$\?; taken=/m);
+    assert.match(script, /'lading-tar-exit 0'\) \[ "\$taken" -eq 2 \] && exit 0; echo "the archive ended after \$taken of 2 images"/, 'every image taken, or the load fails');
     assert.match(script, /^loaded='localhost\/var\/lib\/lading\/lading-load-00ff\/layout:latest'$/m);
     assert.match(script, /^trap 'store_podman untag "\$loaded" "\$loaded" >\/dev\/null 2>&1; rm -rf "\$dir"' EXIT$/m);
     assert.doesNotMatch(script, /podman load/);
+  });
+
+  it('skopeo copies each image under its name when its marker comes', () => {
+    const script = loadScript(store({ tool: skopeo }), [digestNamed], '00ff');
+    assert.match(script, /^ {4}0\) '\/usr\/bin\/skopeo' copy --quiet 'oci:\/var\/lib\/lading\/lading-load-00ff\/layout:registry\.example\/app@sha256:a{64}' 'containers-storage:\[overlay@\/var\/lib\/lading\/images\+\/run\/lading\/var-lib-lading-images\]registry\.example\/app@sha256:a{64}' ;;$/m);
+    assert.doesNotMatch(script, /store_podman/);
   });
 
   it('an image podman cannot rename: its own archive through podman load, the copies beside the store', () => {

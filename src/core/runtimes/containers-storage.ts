@@ -5,12 +5,14 @@
  * of its default store after an unclean shutdown cannot take them.
  */
 import { randomBytes } from 'node:crypto';
-import type { Readable } from 'node:stream';
 import { parse } from 'smol-toml';
 import { AbortError, BugError, ExitCode } from '../errors.js';
 import { shellQuote, type HostShell } from '../host.js';
 import { DEFAULT_BACKUP_DIR, nodeSaid, readHostFile, writeHostFileWithBackup } from '../config/host-files.js';
 import { parseBoundedJson } from '../util/bounded-json.js';
+import { READY_MARKER, streamNodeArchive, type NodeArchivePlan } from '../bundle/node-archive.js';
+import { OCI_INDEX_FILE } from '../bundle/layout.js';
+import type { BundleReader } from '../bundle/reader.js';
 import { printable } from '../util/printable.js';
 import { DEFAULT_IMAGE_STORE, addAdditionalImageStore } from '../config/storage-conf.js';
 
@@ -195,38 +197,63 @@ export function loadsUnpacked(store: ContainersStore, name: string): boolean {
   return !name.includes('@') && REFERENCE_PATH.test(byPath) && byPath.length + ':latest'.length <= 255;
 }
 
+/** Whether these images go into the store together, from one archive unpacked on the node (see loadScript). */
+export function loadsTogether(store: ContainersStore, names: readonly string[]): boolean {
+  return names.length > 0 && names.every((name) => loadsUnpacked(store, name));
+}
+
 /**
  * The shell script that puts images into the store from one OCI archive on stdin.
  *
- * Where every image `loadsUnpacked`, the archive holds all of them: it is unpacked once with tar and
- * each image is taken from that directory (podman: pulled from `oci:DIR:NAME`, then given its name and
- * the path's name taken off, also on failure; skopeo: copied under its name). Otherwise the archive holds
- * one image and goes to the tool as an archive: podman and skopeo then unpack it into a temporary
- * directory themselves, and podman copies standard input to a file before that, two more copies of every
- * byte (1 GiB: 14.6-22 s through `podman load` from stdin, 7.7-9 s from the unpacked directory); skopeo
- * cannot read an archive from a pipe (it resolves /dev/stdin to the pipe and fails), so the archive lands
- * in a file first. Either way in the fresh directory beside the store, removed whatever happens.
+ * Where the images `loadsTogether`, the archive holds all of them with ready markers
+ * (NodeArchiveOptions.readyMarkers): tar unpacks it as it arrives and names each entry it reaches, and
+ * each time it names the n-th marker the n-th image is taken from the directory (podman: pulled from
+ * `oci:DIR:NAME`, then given its name and the path's name taken off, also on failure; skopeo: copied
+ * under its name) while the rest still streams. Otherwise the archive holds one image and goes to the
+ * tool as an archive: podman and skopeo then unpack it into a temporary directory themselves, and
+ * podman copies standard input to a file before that, two more copies of every byte (1 GiB: 14.6-22 s
+ * through `podman load` from stdin, 7.7-9 s from the unpacked directory); skopeo cannot read an archive
+ * from a pipe (it resolves /dev/stdin to the pipe and fails), so the archive lands in a file first.
+ * Either way in the fresh directory beside the store, removed whatever happens.
  */
 export function loadScript(store: ContainersStore, names: readonly string[], token: string): string {
   const q = shellQuote;
   const dir = loadDir(store, token);
   const layout = `${dir}/layout`;
-  const unpacked = names.every((name) => loadsUnpacked(store, name));
-  if (!unpacked && names.length !== 1) throw new BugError(`an archive that is not unpacked holds one image, not ${names.length}`);
+  const together = loadsTogether(store, names);
+  if (!together && names.length !== 1) throw new BugError(`an archive that is not unpacked holds one image, not ${names.length}`);
   const into = (name: string) => q(storageRef(store, name));
-  const steps = unpacked
+  const take = (name: string) =>
+    store.tool.kind === 'skopeo'
+      ? `${q(store.tool.path)} copy --quiet ${q(`oci:${layout}:${name}`)} ${into(name)}`
+      : `store_podman pull --quiet ${q(`oci:${layout}:${name}`)} >/dev/null && store_podman tag "$loaded" ${q(name)} && store_podman untag "$loaded" "$loaded"`;
+  const steps = together
     ? [
-        'mkdir "$dir/layout" && tar -x -f - -C "$dir/layout" || exit $?',
-        ...(store.tool.kind === 'skopeo'
-          ? names.map((name) => `${q(store.tool.path)} copy --quiet ${q(`oci:${layout}:${name}`)} ${into(name)} || exit $?`)
-          : [
-              `loaded=${q(`${nameFromPath(layout)}:latest`)}`,
-              `trap 'store_podman untag "$loaded" "$loaded" >/dev/null 2>&1; rm -rf "$dir"' EXIT`,
-              ...names.flatMap((name) => [
-                `store_podman pull --quiet ${q(`oci:${layout}:${name}`)} >/dev/null || exit $?`,
-                `store_podman tag "$loaded" ${q(name)} && store_podman untag "$loaded" "$loaded" || exit $?`,
-              ]),
-            ]),
+        'mkdir "$dir/layout" || exit $?',
+        ...(store.tool.kind === 'podman'
+          ? [`loaded=${q(`${nameFromPath(layout)}:latest`)}`, `trap 'store_podman untag "$loaded" "$loaded" >/dev/null 2>&1; rm -rf "$dir"' EXIT`]
+          : []),
+        'take() {',
+        '  case $1 in',
+        ...names.map((name, n) => `    ${n}) ${take(name)} ;;`),
+        `    *) echo "unexpected entry in the archive: ${READY_MARKER}$1" >&2; return 1 ;;`,
+        '  esac',
+        '}',
+        // tar's own status comes through the pipe as a last line; a name it reaches is printed as it
+        // starts on that entry (GNU and busybox on stdout, bsdtar as "x NAME" on stderr).
+        '{ tar -x -v -f - -C "$dir/layout" 2>&1; echo "lading-tar-exit $?"; } | {',
+        '  taken=0',
+        '  while IFS= read -r line; do',
+        '    case $line in',
+        `      ${READY_MARKER}*|"x ${READY_MARKER}"*) take "\${line##*${READY_MARKER}}" || exit $?; taken=$((taken + 1)) ;;`,
+        `      'lading-tar-exit 0') [ "$taken" -eq ${names.length} ] && exit 0; echo "the archive ended after $taken of ${names.length} images" >&2; exit 1 ;;`,
+        `      'lading-tar-exit '*) exit "\${line#lading-tar-exit }" ;;`,
+        `      blobs/*|oci-layout|${OCI_INDEX_FILE}|"x "*) ;;`,
+        `      *) printf '%s\\n' "$line" >&2 ;;`,
+        '    esac',
+        '  done',
+        '  echo "tar ended without a status" >&2; exit 1',
+        '}',
       ]
     : store.tool.kind === 'skopeo'
       ? ['cat > "$dir/archive.tar" || exit $?', `${q(store.tool.path)} copy --quiet "oci-archive:$dir/archive.tar:"${q(names[0]!)} ${into(names[0]!)}`]
@@ -241,15 +268,26 @@ export function loadScript(store: ContainersStore, names: readonly string[], tok
   ].join('\n');
 }
 
-/** Loads an OCI archive from stdin into the store: the images `names`, each under its name (see loadScript). */
-export async function loadIntoStore(shell: HostShell, store: ContainersStore, names: readonly string[], archive: Readable, signal?: AbortSignal): Promise<void> {
-  const result = await shell.hostExec(loadScript(store, names, randomBytes(8).toString('hex')), { stdin: archive, bulk: true, ...(signal ? { signal } : {}) });
+/**
+ * Loads the images of `plan` into the store, streamed out of the bundle: all of them from one archive
+ * when they `loadsTogether`, else the one image the plan must then hold (see loadScript).
+ */
+export async function loadIntoStore(shell: HostShell, store: ContainersStore, reader: BundleReader, plan: NodeArchivePlan, options: LoadOptions = {}): Promise<void> {
+  const names = plan.images.map(({ image }) => image.name);
+  const script = loadScript(store, names, randomBytes(8).toString('hex'));
+  const archive = streamNodeArchive(reader, plan, { digestNames: false, readyMarkers: loadsTogether(store, names), ...(options.onBytes ? { onBytes: options.onBytes } : {}) });
+  const result = await shell.hostExec(script, { stdin: archive, bulk: true, ...(options.signal ? { signal: options.signal } : {}) });
   if (result.exitCode !== 0) {
     const what = names.length === 1 ? names[0] : `${names.length} images (${names.slice(0, 3).join(', ')}${names.length > 3 ? ', ...' : ''})`;
     throw new AbortError(`node ${shell.node}: loading ${what} into ${store.root} failed: ${nodeSaid(result)}`, {
       exitCode: ExitCode.node,
     });
   }
+}
+
+export interface LoadOptions {
+  onBytes?: (n: number) => void;
+  signal?: AbortSignal;
 }
 
 /**
