@@ -7,6 +7,7 @@
  * so no binary of ours is needed on the node.
  */
 import { pollDelayMs } from '../util/poll.js';
+import { trace } from '../util/trace.js';
 import type * as k8s from '@kubernetes/client-node';
 import { AbortError, ExitCode } from '../errors.js';
 import { sleep } from '../oci/retry.js';
@@ -164,7 +165,11 @@ export async function startAgent(conn: ClusterConnection, options: StartAgentOpt
       image,
       hostExec: async (script, execOptions = {}) => {
         const receiver = execOptions.bulk && execOptions.stdin ? await streams.receiver() : undefined;
-        return receiver ? receiver.run(script, execOptions.stdin!, execOptions.signal ?? options.signal) : viaExec(script, execOptions);
+        const started = performance.now();
+        const result = await (receiver ? receiver.run(script, execOptions.stdin!, execOptions.signal ?? options.signal) : viaExec(script, execOptions));
+        // No script text: a script may carry what a file on the node is to hold.
+        trace(`node ${node}: a host script through ${receiver ? 'the receiver' : 'exec'}, exit ${result.exitCode} after ${(performance.now() - started).toFixed(0)} ms`);
+        return result;
       },
       transportUsed: () => streams.used,
       prepareBulk: () => streams.prepare(),

@@ -86,6 +86,8 @@ export async function installOnNode(work: NodeWork, plan: NodePlan, onStage: OnS
     const { driver, config } = await openRuntime(agent, work.options, plan, onStage, work.keepFreePercent);
     const before = await driver.list();
     const missing = plannedImages(plan).filter((image) => !holds(driver, before, image));
+    // Where the record said complete and the runtime lacks some, the way in starts now, beside the checks below (a no-op when started above).
+    if (missing.length) agent.prepareBulk();
     const omitted = omittedOf(plan);
     const toInject = planNodeArchive(missing, plan.facts.platform, omitted);
     // A delta: what it leaves out must be on the node (checked on every node before any changed; again here, where it is used).
