@@ -95,10 +95,10 @@ export async function crioDriver(agent: NodeAgent, facts: NodeFacts, options: Dr
       return { changed, apply: restart || changed.includes(store.storageConf) ? 'restart' : reload ? 'reload' : 'none' };
     },
     restart: async (how) => systemctl(agent, how, 'crio', 'CRI-O'),
-    placement: async (name) => ({
-      inDefaultStore: (await listStoreAt(agent, store.defaultRoot, store.driver)).has(name),
-      inAdditionalStore: (await listStore(agent, store)).has(name),
-    }),
+    placement: async (name) => {
+      const [inDefault, inAdditional] = await Promise.all([listStoreAt(agent, store.defaultRoot, store.driver), listStore(agent, store)]);
+      return { inDefaultStore: inDefault.has(name), inAdditionalStore: inAdditional.has(name) };
+    },
   };
 }
 

@@ -43,7 +43,12 @@ export interface StoreOptions {
 export async function detectContainersStorage(shell: HostShell, options: StoreOptions = {}): Promise<ContainersStore> {
   const storageConf = options.storageConf ?? DEFAULT_STORAGE_CONF;
   const root = options.root ?? DEFAULT_IMAGE_STORE;
-  const text = (await readHostFile(shell, storageConf)) ?? '';
+  // Two questions at once: each is a round trip through the API server to the node.
+  const [conf, found] = await Promise.all([
+    readHostFile(shell, storageConf),
+    shell.hostExec('for t in podman skopeo; do p=$(command -v "$t" 2>/dev/null) && { echo "$t=$p"; break; }; done; command -v tar >/dev/null 2>&1 && echo tar=yes'),
+  ]);
+  const text = conf ?? '';
   let driver = options.driver ?? 'overlay';
   let defaultRoot = options.defaultRoot ?? '/var/lib/containers/storage';
   try {
@@ -53,7 +58,6 @@ export async function detectContainersStorage(shell: HostShell, options: StoreOp
   } catch {
     throw new AbortError(`node ${shell.node}: ${storageConf} is not valid TOML`, { exitCode: ExitCode.node });
   }
-  const found = await shell.hostExec('for t in podman skopeo; do p=$(command -v "$t" 2>/dev/null) && { echo "$t=$p"; break; }; done; command -v tar >/dev/null 2>&1 && echo tar=yes');
   const lines = found.stdout.trim().split('\n');
   const [kind, path] = (lines.find((line) => /^(podman|skopeo)=/.test(line)) ?? '').split('=');
   const tar = lines.includes('tar=yes');
