@@ -5,18 +5,18 @@
  * put on the nodes is removed before each install. Prints the medians of the whole install's wall time,
  * the ratio of both nodes to the slower single node (target <= 1.3), the CPU seconds lading, the API
  * server (the path every node's stream shares) and the whole machine spent in each, and how busy the
- * machine's cores were. Its floor: the two single installs' CPU seconds spread over every core, the
- * soonest both could end while the nodes share this machine's cores. On this test cluster both nodes share the
- * machine's cores with the API server and lading, which a real cluster's nodes do not. `--pin` gives each
- * node cores of its own for the whole bench (the first half of the machine's cores to the containerd node,
- * the rest to the CRI-O node: every process of the node's PID namespace, and so whatever they start), as
- * nodes on machines of their own have; the API server, etcd and lading still run on any core.
+ * machine's cores were. On this test cluster both nodes share the machine's cores with each other, the API
+ * server and lading, which a real cluster's nodes do not: the bench prints the floor that sets, the two
+ * single installs' CPU seconds spread over every core (the soonest both could end here). `--machines`
+ * gives each node, the control plane and lading a machine of its own for the whole bench (bench/machines.ts:
+ * an equal CPU cap each, adding up to the machine's cores), so that what the nodes share is what they share
+ * on a real cluster: the API server's path.
  * On the containerd node it also sets lading's import of the set (the stream alone) against `ctr images
  * import` of the same node archive run on the node, as users run it and with `--local`.
  *
- *   bash scripts/with-node24 node --import tsx bench/two-nodes.ts [--runs 3] [--base-mib 128] [--big-mib 512] [--pin]
+ *   bash scripts/with-node24 node --import tsx bench/two-nodes.ts [--runs 3] [--base-mib 128] [--big-mib 512] [--machines]
  */
-import { createWriteStream, readFileSync, readdirSync, readlinkSync } from 'node:fs';
+import { createWriteStream, readFileSync } from 'node:fs';
 import { pipeline } from 'node:stream/promises';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { cpus, tmpdir } from 'node:os';
@@ -24,11 +24,11 @@ import { join } from 'node:path';
 import { startRegistry } from '../test/support/registry.js';
 import { pushImage, type ImageSpec } from '../test/support/images.js';
 import { LADING_BIN, specText } from '../test/support/lading.js';
-import { requireTool } from '../test/support/tools.js';
 import { BundleReader } from '../src/core/bundle/reader.js';
 import { readDescription } from '../src/core/bundle/documents.js';
 import { planNodeArchive, streamNodeArchive } from '../src/core/bundle/node-archive.js';
 import { clusterUp, exec, nodeRun, onNode, option, timed } from './cluster.js';
+import { splitIntoMachines, type Machines } from './machines.js';
 
 const RUNS = option('--runs', 3);
 const BASE_MIB = option('--base-mib', 128);
@@ -38,7 +38,7 @@ const MiB = 1 << 20;
 const STORE = '/var/lib/lading/images';
 const STORE_RUNROOT = '/run/lading/var-lib-lading-images';
 
-const PIN = process.argv.includes('--pin');
+const MACHINES = process.argv.includes('--machines');
 
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 
@@ -55,26 +55,6 @@ function cpuSeconds(pid: number): number {
   return (Number(fields[11]) + Number(fields[12])) / 100;
 }
 
-/** Every process in the PID namespace of a test node (its init's pid file: test/cluster/lib.sh). */
-function nodeProcesses(state: string, key: string): number[] {
-  const init = Number(readFileSync(join(state, 'nodes', key, 'init.pid'), 'utf8').split(' ')[0]);
-  const namespace = readlinkSync(`/proc/${init}/ns/pid`);
-  const inside = (pid: number) => {
-    try {
-      return readlinkSync(`/proc/${pid}/ns/pid`) === namespace;
-    } catch {
-      return false; // gone meanwhile
-    }
-  };
-  return readdirSync('/proc').filter((d) => /^\d+$/.test(d)).map(Number).filter(inside);
-}
-
-/** Sets the CPU affinity of every thread of a node's processes; what they start later inherits it. */
-async function pinNode(state: string, key: string, cores: string): Promise<void> {
-  const taskset = requireTool('taskset', 'install it with `apt-get install util-linux`');
-  for (const pid of nodeProcesses(state, key)) await exec(taskset, ['-a', '-p', '-c', cores, String(pid)]).catch(() => undefined);
-}
-
 async function main(): Promise<void> {
   const cluster = await clusterUp();
   const crio = cluster.env.LADING_NODE_CRIO_NAME;
@@ -82,14 +62,17 @@ async function main(): Promise<void> {
   const apiserverPid = Number(readFileSync(join(cluster.state, 'run', 'kube-apiserver.pid'), 'utf8').trim());
   const work = await mkdtemp(join(tmpdir(), 'lading-bench-two-'));
   const count = cpus().length;
-  const half = Math.max(1, Math.floor(count / 2));
-  const coresOf = { containerd: `0-${half - 1}`, crio: `${Math.min(half, count - 1)}-${count - 1}` };
+  let machines: Machines | undefined;
   try {
-    if (PIN) {
-      if (count < 2) throw new Error('--pin needs at least 2 cores');
-      await pinNode(cluster.state, 'containerd', coresOf.containerd);
-      await pinNode(cluster.state, 'crio', coresOf.crio);
-      console.log(`pinned: the containerd node to cores ${coresOf.containerd}, the CRI-O node to cores ${coresOf.crio}`);
+    if (MACHINES) {
+      machines = splitIntoMachines(cluster.state, count);
+      // Ctrl-C would skip the finally below and leave the nodes and the control plane capped.
+      const split = machines;
+      process.once('SIGINT', () => {
+        split.restore();
+        process.exit(130);
+      });
+      console.log(`machines of their own: each node, the control plane and lading capped at ${machines.cores} of this machine's ${count} cores`);
     }
     const base = { randomBytes: BASE_MIB * MiB, seed: 'bench-base' };
     const images: ImageSpec[] = [];
@@ -124,7 +107,8 @@ async function main(): Promise<void> {
       await clean();
       const cpuBefore = cpuSeconds(apiserverPid);
       const busyBefore = machineBusySeconds();
-      const run = await timed(LADING_BIN, ['install', bundle, '--kubeconfig', cluster.kubeconfig, '--yes', '--json', ...(selector ? ['--nodes', selector] : [])], {
+      const args = ['install', bundle, '--kubeconfig', cluster.kubeconfig, '--yes', '--json', ...(selector ? ['--nodes', selector] : [])];
+      const run = await timed(...(machines ? machines.onLadingMachine(LADING_BIN, args) : ([LADING_BIN, args] as const)), {
         env: { ...process.env, CI: '1' },
       });
       const report = JSON.parse(run.stdout) as { ok: boolean; nodes: Array<{ node: string; injectedBytes: number; injectMs: number; transport?: { transport: string } }> };
@@ -144,7 +128,8 @@ async function main(): Promise<void> {
 
     const direct = async (...flags: string[]) => {
       await clean();
-      return (await timed(...onNode('containerd', ['ctr', '-n', 'k8s.io', 'images', 'import', ...flags, '-']), { stdinFile: archive })).seconds;
+      const [command, args] = onNode('containerd', ['ctr', '-n', 'k8s.io', 'images', 'import', ...flags, '-']);
+      return (await timed(...(machines ? machines.onNodeMachine('containerd', command, args) : ([command, args] as const)), { stdinFile: archive })).seconds;
     };
 
     const rows: Record<'containerd' | 'crio' | 'both', Array<Awaited<ReturnType<typeof install>>>> = { containerd: [], crio: [], both: [] };
@@ -159,7 +144,7 @@ async function main(): Promise<void> {
     }
     await clean();
 
-    console.log(`six-image set: 5 x (${BASE_MIB} MiB shared + 8 MiB) + ${BIG_MIB} MiB, whole install, median of ${RUNS} alternating runs${PIN ? ', each node on cores of its own' : ''}`);
+    console.log(`six-image set: 5 x (${BASE_MIB} MiB shared + 8 MiB) + ${BIG_MIB} MiB, whole install, median of ${RUNS} alternating runs${machines ? `, each part on a machine of its own (${machines.cores} cores)` : ''}`);
     console.log(`nodes | lading install | CPU: lading, API server, the machine | machine busy (${cpus().length} cores) | streamed through | peak RSS`);
     for (const [what, list] of Object.entries(rows)) {
       console.log(
@@ -173,12 +158,14 @@ async function main(): Promise<void> {
     const single = Math.max(median(rows.containerd.map((r) => r.seconds)), median(rows.crio.map((r) => r.seconds)));
     const both = median(rows.both.map((r) => r.seconds));
     console.log(`both nodes / the slower single node: ${(both / single).toFixed(2)} (target <= 1.3)`);
-    // Where the nodes share the machine's cores, both installs cannot end sooner than the CPU both single
-    // installs used, spread over every core: the lowest ratio this machine allows.
-    const floor = (median(rows.containerd.map((r) => r.machineCpu)) + median(rows.crio.map((r) => r.machineCpu))) / cpus().length;
-    console.log(`the machine's floor for both: the CPU seconds of the two single installs / ${cpus().length} cores = ${floor.toFixed(2)} s: ratio ${(floor / single).toFixed(2)} at best; both / that floor ${(both / floor).toFixed(2)}`);
+    if (!machines) {
+      // Where the nodes share the machine's cores, both installs cannot end sooner than the CPU both single
+      // installs used, spread over every core: the lowest ratio this machine allows.
+      const floor = (median(rows.containerd.map((r) => r.machineCpu)) + median(rows.crio.map((r) => r.machineCpu))) / count;
+      console.log(`the machine's floor for both: the CPU seconds of the two single installs / ${count} cores = ${floor.toFixed(2)} s: ratio ${(floor / single).toFixed(2)} at best; both / that floor ${(both / floor).toFixed(2)}`);
+    }
   } finally {
-    if (PIN) for (const key of ['containerd', 'crio']) await pinNode(cluster.state, key, `0-${count - 1}`).catch(() => undefined);
+    machines?.restore();
     await rm(work, { recursive: true, force: true });
     await cluster.done();
   }
