@@ -12,10 +12,10 @@ import { execFile, execFileSync, spawnSync } from 'node:child_process';
 import { mkdir, mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/promises';
 import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { BundleReader } from '../../src/core/bundle/reader.js';
 import { ExitCode } from '../../src/core/errors.js';
 import { corpus } from '../support/hostile-tar-corpus.js';
+import { DIST, distNodeFlags } from '../support/executable.js';
 import { runLading } from '../support/lading.js';
 import { requireTool } from '../support/tools.js';
 
@@ -46,12 +46,10 @@ async function gnuTarFiles(tar: string, path: string, into: string): Promise<Fil
   return files;
 }
 
-const DIST = fileURLToPath(new URL('../../dist/lading.mjs', import.meta.url));
-
 /** dist/lading.mjs run as bin/lading runs it, without bin/lading's Node lookup and freshness check. */
 function runBuilt(args: string[]): Promise<{ code: number | null; stderr: string }> {
   return new Promise((resolve, reject) => {
-    const child = execFile(process.execPath, ['--max-semi-space-size=2', DIST, ...args], { env: { ...process.env, CI: '1', NO_COLOR: '1' }, timeout: 30_000 }, (error, _stdout, stderr) => {
+    const child = execFile(process.execPath, [...distNodeFlags(), DIST, ...args], { env: { ...process.env, CI: '1', NO_COLOR: '1' }, timeout: 30_000 }, (error, _stdout, stderr) => {
       const code = error ? (typeof error.code === 'number' ? error.code : null) : 0;
       if (error && code === null) reject(error);
       else resolve({ code, stderr });

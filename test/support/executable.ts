@@ -4,6 +4,7 @@
  * (it carries the injector and its loader). `npm test` builds only dist/lading.mjs.
  */
 import { execFile } from 'node:child_process';
+import { closeSync, openSync, readSync } from 'node:fs';
 import { readdir, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -12,6 +13,24 @@ import { promisify } from 'node:util';
 const run = promisify(execFile);
 const REPO = fileURLToPath(new URL('../..', import.meta.url));
 export const EXECUTABLE = join(REPO, 'dist', `lading-linux-${process.arch}`);
+export const DIST = join(REPO, 'dist', 'lading.mjs');
+
+/** The Node flags dist/lading.mjs asks for on its #! line (scripts/build.mjs): what bin/lading and the executables pass. */
+export function distNodeFlags(): string[] {
+  const head = Buffer.alloc(4096); // the #! line, not the 6 MiB after it
+  const fd = openSync(DIST, 'r');
+  let read;
+  try {
+    read = readSync(fd, head, 0, head.length, 0);
+  } finally {
+    closeSync(fd);
+  }
+  const text = head.subarray(0, read).toString('utf8');
+  const first = text.slice(0, text.indexOf('\n'));
+  const prefix = '#!/usr/bin/env -S node';
+  if (!first.startsWith(prefix)) throw new Error(`${DIST} does not start with its #! line: ${first}`);
+  return first.slice(prefix.length).split(' ').filter(Boolean);
+}
 
 /** Rebuilds the executable unless it is newer than everything it is made of; says which. */
 export async function ensureExecutable(): Promise<string> {
