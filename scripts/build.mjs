@@ -9,7 +9,9 @@ import { chmod, readFile, readdir, rename } from 'node:fs/promises';
 // garbage (measured: create's peak RSS 175-185 MiB -> about 150 MiB; throughput unchanged).
 // A larger first old-generation limit: V8 starts it small, so with 1 MiB buffers flowing it marked lading's
 // whole heap every 17 MiB streamed (40 full collections per 680 MiB sent to a node); from 64 MiB on it
-// settles at about 11 (measured on the node archive sent over TLS: 1.41-1.50 -> 1.22-1.25 CPU s).
+// settles at about 11 (measured on the node archive sent over TLS: 1.41-1.50 -> 1.22-1.25 CPU s; lading's
+// CPU in an install of the six-image set on one node 5.5 -> 4.0 s). Its price: about 70 ms more at every
+// start, as Node's code cache for its own modules is made for V8's default flags and is not used.
 // bin/lading and scripts/sea.mjs read these flags from the #! line (the executables' execArgv).
 const NODE_FLAGS = '--max-semi-space-size=2 --initial-old-space-size=64';
 

@@ -8,9 +8,6 @@ import { AbortError, ExitCode } from '../core/errors.js';
 import { LADING_VERSION } from '../core/version.js';
 import { setTraceSink } from '../core/util/trace.js';
 import { formatErrorBanner } from '../ui/banner.js';
-import { runCreate } from './commands/create.js';
-import { runInspect } from './commands/inspect.js';
-import { runVerify } from './commands/verify.js';
 import { useColor, writeJson, type Streams } from './output.js';
 
 const EXIT_CODES_HELP = `
@@ -95,6 +92,7 @@ export function buildProgram(streams: Streams, env: NodeJS.ProcessEnv, setExit: 
     .action(async (spec: string, flags) => {
       const insecure = typeof flags.insecureRegistry === 'string' ? [flags.insecureRegistry] : flags.insecureRegistry;
       const caFile = typeof flags.caFile === 'string' ? [flags.caFile] : flags.caFile;
+      const { runCreate } = await import('./commands/create.js');
       setExit(await runCreate(spec, { ...flags, insecureRegistry: insecure, caFile }, streams, env));
     });
 
@@ -103,7 +101,10 @@ export function buildProgram(streams: Streams, env: NodeJS.ProcessEnv, setExit: 
     .description('List the images, digests, platforms and sizes in a bundle (reads no blob bytes).')
     .argument('<bundle>', 'bundle file')
     .option('--json', 'print JSON')
-    .action(async (bundle: string, flags) => setExit(await runInspect(bundle, flags, streams)));
+    .action(async (bundle: string, flags) => {
+      const { runInspect } = await import('./commands/inspect.js');
+      setExit(await runInspect(bundle, flags, streams));
+    });
 
   program
     .command('verify')
@@ -111,7 +112,10 @@ export function buildProgram(streams: Streams, env: NodeJS.ProcessEnv, setExit: 
     .argument('<bundle>', 'bundle file')
     .option('--json', 'print the report as JSON')
     .addOption(new Option('--no-tui', 'no live progress line').env('LADING_NO_TUI'))
-    .action(async (bundle: string, flags) => setExit(await runVerify(bundle, flags, streams, env)));
+    .action(async (bundle: string, flags) => {
+      const { runVerify } = await import('./commands/verify.js');
+      setExit(await runVerify(bundle, flags, streams, env));
+    });
 
   program
     .command('serve')

@@ -30,6 +30,17 @@ test('parts read as one file: positioned reads and streams across boundaries; li
     assert.equal((await file.read(buffer, 0, 6, 2)).bytesRead, 6);
     assert.equal(buffer.toString(), 'cdefgh');
     assert.equal(await text(file.stream(3, 8)), 'defghi');
+    const [first, second, third] = file.parts.map((p) => p.handle.fd);
+    assert.deepEqual(
+      file.segments(3, 6),
+      [
+        { fd: first, position: 3, length: 1 },
+        { fd: second, position: 0, length: 4 },
+        { fd: third, position: 0, length: 1 },
+      ],
+      'bytes 3..8 as runs of each part',
+    );
+    assert.deepEqual(file.segments(4, 4), [{ fd: second, position: 0, length: 4 }], 'exactly one part');
     assert.deepEqual(await file.damagedParts(3, 8), ['b.tar.001', 'b.tar.002', 'b.tar.003'], 'the test list carries made-up sha256s');
   } finally {
     await file.close();

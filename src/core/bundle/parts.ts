@@ -144,6 +144,17 @@ export class PartedFile {
     return { bytesRead: done, buffer };
   }
 
+  /** Where `length` bytes from `start` of the whole tar lie: each part's descriptor and offset. */
+  segments(start: number, length: number): Array<{ fd: number; position: number; length: number }> {
+    const end = start + length;
+    return this.parts
+      .filter((p) => p.start < end && p.start + p.size > start)
+      .map((p) => {
+        const from = Math.max(start, p.start);
+        return { fd: p.handle.fd, position: from - p.start, length: Math.min(end, p.start + p.size) - from };
+      });
+  }
+
   /** Bytes `start`..`end` (inclusive) of the whole tar as one stream. */
   stream(start: number, end: number): Readable {
     const out = new PassThrough({ highWaterMark: 1 << 20 });

@@ -10,7 +10,8 @@ import { Readable } from 'node:stream';
 import { AbortError, ExitCode } from '../errors.js';
 import { blobPath } from './layout.js';
 import { PartedFile, findPartsList, readPartsList } from './parts.js';
-import { walkTarHeaders, type TarEntry } from './tar-walk.js';
+import { readAhead } from './read-ahead.js';
+import { walkTarHeaders, type TarEntry, type TarSource } from './tar-walk.js';
 
 export type { TarEntry } from './tar-walk.js';
 
@@ -29,7 +30,16 @@ interface BundleSource {
   stream(start: number, end: number): Readable;
   /** Parts of a split bundle holding these bytes whose sha256 no longer matches its list (none for a single file). */
   damagedParts(start: number, end: number): Promise<string[]>;
+  /** Where `length` bytes from `start` lie: open descriptors and their offsets (read by a hashing thread). */
+  segments(start: number, length: number): FileSegment[];
   close(): Promise<void>;
+}
+
+/** A run of bundle bytes in one open file: a thread of this process can read it with the descriptor. */
+export interface FileSegment {
+  fd: number;
+  position: number;
+  length: number;
 }
 
 function fileSource(path: string, handle: FileHandle): BundleSource {
@@ -37,6 +47,7 @@ function fileSource(path: string, handle: FileHandle): BundleSource {
     read: (buffer, offset, length, position) => handle.read(buffer, offset, length, position),
     stream: (start, end) => createReadStream(path, { start, end, highWaterMark: 1 << 20 }),
     damagedParts: async () => [],
+    segments: (start, length) => [{ fd: handle.fd, position: start, length }],
     close: () => handle.close(),
   };
 }
@@ -46,20 +57,25 @@ function partedSource(file: PartedFile): BundleSource {
     read: (buffer, offset, length, position) => file.read(buffer, offset, length, position),
     stream: (start, end) => file.stream(start, end),
     damagedParts: (start, end) => file.damagedParts(start, end),
+    segments: (start, length) => file.segments(start, length),
     close: () => file.close(),
   };
 }
 
 export class BundleReader {
   readonly #source: BundleSource;
+  /** Headers and documents: small reads, through a window read ahead. */
+  readonly #small: TarSource;
 
   private constructor(
     readonly path: string,
     readonly size: number,
     readonly entries: ReadonlyMap<string, TarEntry>,
     source: BundleSource,
+    small: TarSource,
   ) {
     this.#source = source;
+    this.#small = small;
   }
 
   /** A bundle file, or a split bundle by its .parts list or any of its parts. */
@@ -75,8 +91,9 @@ export class BundleReader {
       ({ source, size } = await openSingleFile(path));
     }
     try {
-      const entries = await walkTarHeaders(path, source, size);
-      return new BundleReader(path, size, entries, source);
+      const small = readAhead(source, size);
+      const entries = await walkTarHeaders(path, small, size);
+      return new BundleReader(path, size, entries, source, small);
     } catch (error) {
       await source.close();
       throw error;
@@ -105,17 +122,22 @@ export class BundleReader {
     if (!entry) throw bundleError(this.path, `has no ${name}`);
     if (entry.size > maxBytes) throw bundleError(this.path, `${name} is ${entry.size} bytes, more than lading reads into memory`);
     const buffer = Buffer.alloc(entry.size);
-    const { bytesRead } = await this.#source.read(buffer, 0, entry.size, entry.offset);
+    const { bytesRead } = await this.#small.read(buffer, 0, entry.size, entry.offset);
     if (bytesRead !== entry.size) throw bundleError(this.path, `${name} is truncated`);
     return buffer;
   }
 
-  /** A stream of one entry's bytes from `start` (a resumed upload continues there); the caller verifies them. */
   /** Reads up to `length` bytes at `position` of the bundle (across parts) into `buffer`. */
   readAt(buffer: Buffer, length: number, position: number): Promise<{ bytesRead: number }> {
     return this.#source.read(buffer, 0, length, position);
   }
 
+  /** An entry's bytes as runs of open descriptors (valid until close): for a thread that hashes them. */
+  segmentsOf(entry: TarEntry): FileSegment[] {
+    return this.#source.segments(entry.offset, entry.size);
+  }
+
+  /** A stream of one entry's bytes from `start` (a resumed upload continues there); the caller verifies them. */
   openEntry(entry: TarEntry, start = 0): Readable {
     if (entry.size - start <= 0) return Readable.from([]);
     return this.#source.stream(entry.offset + start, entry.offset + entry.size - 1);
