@@ -125,7 +125,7 @@ export async function startAgent(conn: ClusterConnection, options: StartAgentOpt
   );
   const pod = created.metadata!.name!;
   try {
-    await waitForRunning(conn, options.namespace, pod, node, options.timeoutMs ?? 90_000, options.signal);
+    await waitForRunning(conn, options.namespace, { name: pod, uid: created.metadata?.uid }, node, options.timeoutMs ?? 90_000, options.signal);
     const prefix = await findHostPrefix(conn, options.namespace, pod, node, arch, options.signal);
     const prologue = `PATH=${HOST_PATH}; export PATH\n`;
     const viaExec = (script: string, execOptions: { stdin?: Readable; signal?: AbortSignal } = {}) =>
@@ -223,19 +223,28 @@ const eventText = (events: readonly k8s.CoreV1Event[]) =>
     .map((e) => `${e.reason}: ${e.message}`)
     .join('; ');
 
-async function waitForRunning(conn: ClusterConnection, namespace: string, pod: string, node: string, timeoutMs: number, signal?: AbortSignal): Promise<void> {
+/**
+ * Until the agent's container runs. The kubelet says so in two ways: its "Started" event, sent as the runtime
+ * starts the container, and the pod's phase, which it reports only at its next look at the runtime (up to a
+ * second later). Either will do: exec works from the first.
+ */
+async function waitForRunning(
+  conn: ClusterConnection,
+  namespace: string,
+  { name: pod, uid }: { name: string; uid: string | undefined },
+  node: string,
+  timeoutMs: number,
+  signal?: AbortSignal,
+): Promise<void> {
+  const started = (e: k8s.CoreV1Event) => e.reason === 'Started' && e.involvedObject?.uid === uid && e.involvedObject?.fieldPath === `spec.containers{${CONTAINER}}`;
   const deadline = Date.now() + timeoutMs;
-  let eventsRead = Date.now();
   for (let round = 0; ; round++) {
     if (signal?.aborted) throw signal.reason;
-    const current = await api(`read agent pod ${pod}`, () => conn.core.readNamespacedPod({ namespace, name: pod }));
-    if (current.status?.phase === 'Running') return;
+    const [current, events] = await Promise.all([api(`read agent pod ${pod}`, () => conn.core.readNamespacedPod({ namespace, name: pod })), podEvents(conn, namespace, pod)]);
+    if (current.status?.phase === 'Running' || events.some(started)) return;
     const waiting = current.status?.containerStatuses?.[0]?.state?.waiting;
     const stuck = waiting && /ErrImageNeverPull|ImagePullBackOff|ErrImagePull|CreateContainerConfigError|CreateContainerError|InvalidImageName/.test(waiting.reason ?? '');
-    // A pod that never gets a sandbox stays Pending with no container status: the events say why, so look every 2 s.
-    const eventsDue = Date.now() - eventsRead >= 2000;
-    if (eventsDue) eventsRead = Date.now();
-    const events = eventsDue || stuck || Date.now() > deadline || current.status?.phase === 'Failed' ? await podEvents(conn, namespace, pod) : [];
+    // A pod that never gets a sandbox stays Pending with no container status: the events say why.
     const sandbox = sandboxImageFailure(events);
     if (sandbox || current.status?.phase === 'Failed' || current.status?.phase === 'Succeeded' || stuck || Date.now() > deadline) {
       const state = waiting ? `${waiting.reason}: ${waiting.message ?? ''}` : `phase ${current.status?.phase ?? 'unknown'}`;

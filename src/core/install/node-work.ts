@@ -123,7 +123,8 @@ export async function installOnNode(work: NodeWork, plan: NodePlan, onStage: OnS
     await configureRuntime(work, plan, driver, onStage);
 
     onStage('verifying');
-    let listing = await driver.list();
+    // Nothing sent and no file changed since the runtime listed what it holds: that listing is its word still.
+    let listing = toInject.images.length === 0 && report.changedFiles.length === 0 ? before : await driver.list();
     // Pinned, the kubelet's image GC never deletes them, even unused on a full disk (the node cannot pull them back).
     const toPin = namesToPin(driver, listing, plannedImages(plan));
     if (toPin.length) {
