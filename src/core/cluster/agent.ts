@@ -226,7 +226,8 @@ const eventText = (events: readonly k8s.CoreV1Event[]) =>
 /**
  * Until the agent's container runs. The kubelet says so in two ways: its "Started" event, sent as the runtime
  * starts the container, and the pod's phase, which it reports only at its next look at the runtime (up to a
- * second later). Either will do: exec works from the first.
+ * second later). Either will do: exec works from the first. Each round reads both (two small reads per
+ * waiting node, at the pace of pollDelayMs); the events also say why a pod never gets its sandbox.
  */
 async function waitForRunning(
   conn: ClusterConnection,
@@ -244,7 +245,6 @@ async function waitForRunning(
     if (current.status?.phase === 'Running' || events.some(started)) return;
     const waiting = current.status?.containerStatuses?.[0]?.state?.waiting;
     const stuck = waiting && /ErrImageNeverPull|ImagePullBackOff|ErrImagePull|CreateContainerConfigError|CreateContainerError|InvalidImageName/.test(waiting.reason ?? '');
-    // A pod that never gets a sandbox stays Pending with no container status: the events say why.
     const sandbox = sandboxImageFailure(events);
     if (sandbox || current.status?.phase === 'Failed' || current.status?.phase === 'Succeeded' || stuck || Date.now() > deadline) {
       const state = waiting ? `${waiting.reason}: ${waiting.message ?? ''}` : `phase ${current.status?.phase ?? 'unknown'}`;
