@@ -174,9 +174,9 @@ What it does:
      import into k8s.io, then pinned (io.cri-containerd.pinned) so the kubelet's image GC keeps them;
      CRI-O nodes: podman/skopeo into the read-only additional image store --image-store, which
      storage.conf then lists (backed up first, CRI-O restarted only when the file changed) and which GC
-     cannot delete from; then checked by digest and proven by pods (by tag with Never, by digest with
-     IfNotPresent): the kubelet's "already present on machine" or a started container is the proof,
-     whatever the image then does
+     cannot delete from; then checked by digest and proven by pods (by tag and by digest, both with
+     Never, so a proof pod cannot pull): the kubelet's "already present on machine" or a started
+     container is the proof, whatever the image then does
   5. what was put on each node (bundle, time, the node's boot id, images) is recorded in a ConfigMap
      lading-node-NODE in --namespace, for lading check after a reset
   6. agent pods are removed at the end, on failure and on Ctrl-C (a second Ctrl-C, or cleanup still

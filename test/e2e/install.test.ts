@@ -147,6 +147,26 @@ describe('lading install on the offline test cluster', () => {
     const report = JSON.parse(r.stdout);
     assert.deepEqual(report.nodes[0].images.map((i: { outcome: string }) => i.outcome), ['present']);
     assert.equal(report.nodes[0].injectedBytes, 0);
+    // The proof pods started beside the agent (the record says complete) and their verdicts stood.
+    assert.equal(report.nodes[0].smoke.ok, true, report.nodes[0].smoke.detail);
+    assert.deepEqual(report.nodes[0].images[0].proof, { byName: 'kubelet event "already present on machine"', byDigest: 'kubelet event "already present on machine"' });
+    const pods = await c.core.listNamespacedPod({ namespace: 'lading-system', labelSelector: 'app.kubernetes.io/name=lading-smoke' });
+    assert.deepEqual(pods.items.map((p) => p.metadata?.name), [], 'no proof pod left behind');
+  });
+
+  it('an image removed behind lading\'s back: the record says complete, the listing does not; it is streamed again and proven', async () => {
+    const ctr = [c.env['LADING_CTR']!, '-a', c.env['LADING_CONTAINERD_ADDRESS']!, '-n', 'k8s.io'] as const;
+    await run(ctr[0], [...ctr.slice(1), 'images', 'rm', '--sync', app.ref]);
+    const r = await runLading(['install', bundle, '--kubeconfig', c.kubeconfigPath, '--yes', '--json', ...clusterFlags(c)], { timeoutMs: 300_000 });
+    assert.equal(r.code, 0, `${r.stdout}\n${r.stderr}`);
+    const report = JSON.parse(r.stdout);
+    assert.deepEqual(report.nodes[0].images.map((i: { outcome: string }) => i.outcome), ['injected']);
+    // The proof pods started early were stopped: these verdicts come from pods started after the import.
+    assert.equal(report.nodes[0].smoke.ok, true, report.nodes[0].smoke.detail);
+    const pods = await c.core.listNamespacedPod({ namespace: 'lading-system', labelSelector: 'app.kubernetes.io/name=lading-smoke' });
+    assert.deepEqual(pods.items.map((p) => p.metadata?.name), [], 'no proof pod left behind');
+    const listed = (await run(ctr[0], [...ctr.slice(1), 'images', 'ls', '-q'])).stdout.split('\n');
+    assert.ok(listed.includes(app.ref), 'the image is back under its name');
   });
 
   it('lading check: every image present; one the node lost is named (exit 10); --repair streams it back', async () => {
@@ -180,6 +200,8 @@ describe('lading install on the offline test cluster', () => {
     assert.deepEqual(report.nodes[0].images.map((i: { outcome: string }) => i.outcome), ['injected']);
     assert.deepEqual(report.nodes[0].transport, { transport: 'exec', reason: '--transport exec' });
     assert.equal(report.nodes[0].smoke.ok, true, report.nodes[0].smoke.detail);
+    const pods = await c.core.listNamespacedPod({ namespace: 'lading-system', labelSelector: 'app.kubernetes.io/name=lading-smoke' });
+    assert.deepEqual(pods.items.map((p) => p.metadata?.name), [], 'no proof pod left behind');
     const after = (await run(ctr[0], [...ctr.slice(1), 'images', 'ls', '-q'])).stdout.split('\n');
     for (const name of names) assert.ok(after.includes(name), `${name} is back`);
   });

@@ -224,6 +224,7 @@ export class InstallJob {
     for (const plan of this.nodes) {
       const lost = new Set(losses.get(plan.facts.name));
       plan.alreadyPresent = plannedImages(plan).map((image) => image.name).filter((name) => !lost.has(name));
+      plan.lost = [...lost];
       plan.report = freshReport(plan.facts);
     }
   }

@@ -14,6 +14,7 @@ import { applyAfterRestore, driverFor, holds, namesToPin, pinnedBy, restoreRunti
 import { DEFAULT_KEEP_FREE_PERCENT, spaceShortfall } from './disk-space.js';
 import type { InventoryNode } from '../inventory/inventory.js';
 import { pulledImageReports, runPullPods, runSmokePods } from './smoke.js';
+import { EarlyProof } from './early-proof.js';
 import { likelyComplete, notEnoughSpace, omittedOf, plannedImages, type NodePlan } from './plan.js';
 import { warn, type NodeReport } from './report.js';
 import { imageOutcomes, isGood } from './outcome.js';
@@ -80,71 +81,95 @@ export async function installOnNode(work: NodeWork, plan: NodePlan, onStage: OnS
   const { conn, namespace, signal, progress } = work.options;
   const report = plan.report;
   const recorded = await readRecord(work, plan);
-  return withAgent(work.options, plan, onStage, async (agent) => {
-    // Images look missing: the stream's way in starts while the runtime is examined.
-    if (!likelyComplete(plan, recorded, work.identity.digest)) agent.prepareBulk();
-    const { driver, config } = await openRuntime(agent, work.options, plan, onStage, work.keepFreePercent);
-    const before = await driver.list();
-    const missing = plannedImages(plan).filter((image) => !holds(driver, before, image));
-    // Where the record said complete and the runtime lacks some, the way in starts now, beside the checks below (a no-op when started above).
-    if (missing.length) agent.prepareBulk();
-    const omitted = omittedOf(plan);
-    const toInject = planNodeArchive(missing, plan.facts.platform, omitted);
-    // A delta: what it leaves out must be on the node (checked on every node before any changed; again here, where it is used).
-    const lacking = await lackingBaseLayers(driver, toInject);
-    if (lacking.length) throw deltaBaseMissing([{ node: plan.facts.name, lacking }], 'this node');
-    const meter = new ProgressMeter(toInject.bytes);
-    const key = `node:${plan.facts.name}`;
-    progress.publish({ key, progress: meter.snapshot() });
-    if (toInject.images.length > 0) {
-      const space = await driver.diskSpace();
-      const why = space && spaceShortfall(space, toInject.bytes, work.keepFreePercent);
-      if (why) throw notEnoughSpace([`${agent.node} (${why})`]);
-      onStage(`injecting ${toInject.images.length} images`);
-      const started = performance.now();
-      await injectWithRetry(driver, work.options.bundle, missing, plan.facts.platform, {
-        onBytes: (n) => {
-          meter.advance(n);
-          progress.publish({ key, progress: meter.snapshot() });
-        },
-        onStage,
-        signal,
-        omitted,
-      });
-      report.injectedBytes = toInject.bytes;
-      report.injectMs = Math.round(performance.now() - started);
-      const transport = agent.transportUsed();
-      if (transport) report.transport = transport;
-    }
-    meter.complete();
-    progress.publish({ key, progress: meter.snapshot() });
+  const complete = likelyComplete(plan, recorded, work.identity.digest);
+  const early = complete ? earlyProof(work, plan) : undefined;
+  try {
+    return await withAgent(work.options, plan, onStage, async (agent) => {
+      // Images look missing: the stream's way in starts while the runtime is examined.
+      if (!complete) agent.prepareBulk();
+      const { driver, config } = await openRuntime(agent, work.options, plan, onStage, work.keepFreePercent);
+      const before = await driver.list();
+      const missing = plannedImages(plan).filter((image) => !holds(driver, before, image));
+      if (missing.length) {
+        // The record was wrong: the way in starts now, beside the checks below (a no-op when started above), and the early proof is moot.
+        agent.prepareBulk();
+        await early?.discard();
+      }
+      const omitted = omittedOf(plan);
+      const toInject = planNodeArchive(missing, plan.facts.platform, omitted);
+      // A delta: what it leaves out must be on the node (checked on every node before any changed; again here, where it is used).
+      const lacking = await lackingBaseLayers(driver, toInject);
+      if (lacking.length) throw deltaBaseMissing([{ node: plan.facts.name, lacking }], 'this node');
+      const meter = new ProgressMeter(toInject.bytes);
+      const key = `node:${plan.facts.name}`;
+      progress.publish({ key, progress: meter.snapshot() });
+      if (toInject.images.length > 0) {
+        const space = await driver.diskSpace();
+        const why = space && spaceShortfall(space, toInject.bytes, work.keepFreePercent);
+        if (why) throw notEnoughSpace([`${agent.node} (${why})`]);
+        onStage(`injecting ${toInject.images.length} images`);
+        const started = performance.now();
+        await injectWithRetry(driver, work.options.bundle, missing, plan.facts.platform, {
+          onBytes: (n) => {
+            meter.advance(n);
+            progress.publish({ key, progress: meter.snapshot() });
+          },
+          onStage,
+          signal,
+          omitted,
+        });
+        report.injectedBytes = toInject.bytes;
+        report.injectMs = Math.round(performance.now() - started);
+        const transport = agent.transportUsed();
+        if (transport) report.transport = transport;
+      }
+      meter.complete();
+      progress.publish({ key, progress: meter.snapshot() });
 
-    onStage('configuring the runtime');
-    await configureRuntime(work, plan, driver, onStage);
+      onStage('configuring the runtime');
+      await configureRuntime(work, plan, driver, onStage);
 
-    onStage('verifying');
-    // Nothing sent and no file changed since the runtime listed what it holds: that listing is its word still.
-    let listing = toInject.images.length === 0 && report.changedFiles.length === 0 ? before : await driver.list();
-    // Pinned, the kubelet's image GC never deletes them, even unused on a full disk (the node cannot pull them back).
-    const toPin = namesToPin(driver, listing, plannedImages(plan));
-    if (toPin.length) {
-      onStage(`pinning ${toPin.length} image names`);
-      await driver.pin(toPin);
-      listing = await driver.list();
-    }
-    report.images = judge(plan, driver, listing, new Set(missing.map((i) => i.name)));
-    const proven = smokeImages(work.options, plan).filter((image) => report.images.some((i) => i.name === image.name && isGood(i.outcome)));
-    if (proven.length) {
-      onStage(`starting pods from ${proven.length} image${proven.length === 1 ? '' : 's'} without pulling`);
-      const { smoke, proofs } = await runSmokePods(conn, { namespace, node: plan.facts.name, images: proven, ...(signal ? { signal } : {}) });
-      report.smoke = smoke;
-      for (const image of report.images) if (proofs.has(image.name)) image.proof = proofs.get(image.name)!;
-    } else {
-      report.smoke = { image: '', ok: false, detail: 'no image to start a pod from: none is on the node' };
-    }
-    await record(work, plan, sandboxImageOf(config, plan));
-    return report;
-  }, sandboxHint(recorded, plan));
+      onStage('verifying');
+      // Nothing sent and no file changed since the runtime listed what it holds: that listing is its word still.
+      let listing = toInject.images.length === 0 && report.changedFiles.length === 0 ? before : await driver.list();
+      // Pinned, the kubelet's image GC never deletes them, even unused on a full disk (the node cannot pull them back).
+      const toPin = namesToPin(driver, listing, plannedImages(plan));
+      if (toPin.length) {
+        onStage(`pinning ${toPin.length} image names`);
+        await driver.pin(toPin);
+        listing = await driver.list();
+      }
+      report.images = judge(plan, driver, listing, new Set(missing.map((i) => i.name)));
+      const proven = smokeImages(work.options, plan).filter((image) => report.images.some((i) => i.name === image.name && isGood(i.outcome)));
+      // The early proof stands where nothing it saw can have changed since it started.
+      const stands = early !== undefined && missing.length === 0 && report.changedFiles.length === 0 && early.covers(proven);
+      if (!stands) await early?.discard();
+      if (proven.length) {
+        onStage(`starting pods from ${proven.length} image${proven.length === 1 ? '' : 's'} without pulling`);
+        const { smoke, proofs } = (stands ? await early.result() : undefined) ?? (await runSmokePods(conn, { namespace, node: plan.facts.name, images: proven, signal }));
+        report.smoke = smoke;
+        for (const image of report.images) if (proofs.has(image.name)) image.proof = proofs.get(image.name)!;
+      } else {
+        report.smoke = { image: '', ok: false, detail: 'no image to start a pod from: none is on the node' };
+      }
+      await record(work, plan, sandboxImageOf(config, plan));
+      return report;
+    }, sandboxHint(recorded, plan));
+  } finally {
+    await early?.discard();
+  }
+}
+
+/** The proof pods started now, beside the agent, for a node whose record says the bundle is complete (early-proof.ts). */
+function earlyProof(work: NodeWork, plan: NodePlan): EarlyProof | undefined {
+  let images: BundleImage[];
+  try {
+    images = smokeImages(work.options, plan);
+  } catch {
+    return undefined; // a --smoke-image that names no image of the node: the error is raised where the proof runs
+  }
+  const { conn, namespace, signal } = work.options;
+  return new EarlyProof(conn, { namespace, node: plan.facts.name, images, signal });
 }
 
 /** The layers a delta's archive for this node leaves out that the runtime does not hold where imports land. */

@@ -59,6 +59,8 @@ describe('likelyComplete: whether the receiver is worth starting before the runt
     assert.equal(likelyComplete(plan, recordOf(both, 'boot-1', digestOf('e')), bundle.digest), false);
     assert.equal(likelyComplete(plan, recordOf([both[0]!, { name: 'example.com/tool:2', digest: digestOf('c') }]), bundle.digest), false);
     assert.equal(likelyComplete(plan, recordOf([both[0]!]), bundle.digest), false);
+    const listed = nodeFacts({ images: [{ names: ['example.com/tool:2', `example.com/tool@${digestOf('b')}`] }, { names: ['example.com/web:1', `example.com/web@${digestOf('a')}`] }] });
+    assert.equal(likelyComplete({ ...planNode(listed, [web, tool]), lost: ['example.com/web:1'] }, recordOf(both), bundle.digest), false, 'a check just found it lost: status and record are out of date');
   });
 });
 

@@ -20,6 +20,8 @@ export interface NodePlan {
   archive: NodeArchivePlan;
   /** Images the node status already lists under the same name and digest. */
   alreadyPresent: string[];
+  /** Images a check has just found lost (a repair): neither the status nor the record vouches for them. */
+  lost?: string[];
   report: NodeReport;
 }
 
@@ -36,14 +38,15 @@ export function planNode(facts: NodeFacts, images: BundleImage[], omitted?: Read
 /**
  * Whether what is known before the agent looks says the node holds every planned image already: its status
  * lists it, or lading's record says an install of this bundle put it there (same digest) since the node's
- * last boot. The status lags an install by up to a few seconds; the record does not. Only a hint (the
- * runtime's own listing decides what is sent).
+ * last boot, and no check has just found it lost. The status lags an install by up to a few seconds; the
+ * record does not. Only a hint (the runtime's own listing decides what is sent).
  */
 export function likelyComplete(plan: NodePlan, record: NodeRecord | undefined, bundleDigest: string): boolean {
   const present = new Set(plan.alreadyPresent);
+  const lost = new Set(plan.lost);
   const install = record?.installs.find((i) => i.bundle.digest === bundleDigest && i.bootID !== '' && i.bootID === plan.facts.bootID);
   const recorded = new Map((install?.images ?? []).map((i) => [i.name, i.digest]));
-  return plan.archive.images.every(({ image }) => present.has(image.name) || recorded.get(image.name) === image.root.digest);
+  return plan.archive.images.every(({ image }) => !lost.has(image.name) && (present.has(image.name) || recorded.get(image.name) === image.root.digest));
 }
 
 /** For --restore, which needs no bundle: the node alone. */

@@ -10,32 +10,31 @@ const present = event('Pulled', 'Container image "example.com/data:1" already pr
 describe('containerVerdict: the kubelet\'s own signal, not the image\'s behaviour', () => {
   it('"already present on machine" proves it even when the container cannot be created (a data-only image)', () => {
     const noCommand = waiting('CreateContainerError', 'failed to generate container spec: no command specified');
-    assert.deepEqual(containerVerdict(noCommand, [present, event('Failed', 'Error: failed to generate container spec: no command specified')], false), {
+    assert.deepEqual(containerVerdict(noCommand, [present, event('Failed', 'Error: failed to generate container spec: no command specified')]), {
       proof: 'kubelet event "already present on machine"',
     });
     const newer = event('Pulled', 'Container image "x:1" already present on machine and can be accessed by the pod');
-    assert.ok('proof' in containerVerdict(undefined, [newer], true)!);
+    assert.ok('proof' in containerVerdict(undefined, [newer])!);
   });
 
   it('a started or exited container proves it when no pull was allowed; a crash is the image\'s business', () => {
-    assert.deepEqual(containerVerdict({ name: 'i0', state: { running: {} } } as k8s.V1ContainerStatus, [], false), { proof: 'container started' });
+    assert.deepEqual(containerVerdict({ name: 'i0', state: { running: {} } } as k8s.V1ContainerStatus, []), { proof: 'container started' });
     const crashed = { name: 'i0', state: { terminated: { exitCode: 139, reason: 'Error' } } } as k8s.V1ContainerStatus;
-    assert.deepEqual(containerVerdict(crashed, [], false), { proof: 'container ran (exited 139, Error)' });
+    assert.deepEqual(containerVerdict(crashed, []), { proof: 'container ran (exited 139, Error)' });
   });
 
-  it('with IfNotPresent, a started container proves nothing by itself: it may have been pulled', () => {
-    assert.equal(containerVerdict({ name: 'i0', state: { running: {} } } as k8s.V1ContainerStatus, [], true), undefined);
-    assert.match((containerVerdict({ name: 'i0', state: { running: {} } } as k8s.V1ContainerStatus, [event('Pulling', 'Pulling image "x@sha256:..."')], true) as { failure: string }).failure, /^the kubelet pulled it \(Pulling: .*\): it was not on the node$/);
-    assert.ok('failure' in containerVerdict(undefined, [event('Pulled', 'Successfully pulled image "x" in 1s')], true)!);
+  it('a pull seen anyway is no proof, even of a started container', () => {
+    assert.match((containerVerdict({ name: 'i0', state: { running: {} } } as k8s.V1ContainerStatus, [event('Pulling', 'Pulling image "x@sha256:..."')]) as { failure: string }).failure, /^the kubelet pulled it \(Pulling: .*\): it was not on the node$/);
+    assert.ok('failure' in containerVerdict(undefined, [event('Pulled', 'Successfully pulled image "x" in 1s')])!);
   });
 
   it('the kubelet not finding it is lading\'s failure; creating or still waiting is undecided', () => {
-    assert.deepEqual(containerVerdict(waiting('ErrImageNeverPull', 'Container image "x:1" is not present with pull policy of Never'), [], false), {
+    assert.deepEqual(containerVerdict(waiting('ErrImageNeverPull', 'Container image "x:1" is not present with pull policy of Never'), []), {
       failure: 'ErrImageNeverPull: Container image "x:1" is not present with pull policy of Never',
     });
-    assert.ok('failure' in containerVerdict(waiting('ImagePullBackOff'), [], true)!);
-    assert.equal(containerVerdict(waiting('ContainerCreating'), [], false), undefined);
-    assert.equal(containerVerdict(waiting('CreateContainerError', 'no command specified'), [], false), undefined, 'until the event arrives');
+    assert.ok('failure' in containerVerdict(waiting('ImagePullBackOff'), [])!);
+    assert.equal(containerVerdict(waiting('ContainerCreating'), []), undefined);
+    assert.equal(containerVerdict(waiting('CreateContainerError', 'no command specified'), []), undefined, 'until the event arrives');
   });
 
   it('events are told apart by container', () => {

@@ -22,21 +22,19 @@ export function containerEvents(events: readonly k8s.CoreV1Event[], container: s
 }
 
 /**
- * One container's verdict, or undefined while the kubelet has not said yet.
- * `mayPull`: the pod allows a pull (IfNotPresent), so a started container
- * proves nothing unless the kubelet did not pull.
+ * One container's verdict under `imagePullPolicy: Never`, or undefined while
+ * the kubelet has not said yet. Never cannot pull, so a container created
+ * from the image proves it was on the node; a pull seen anyway is no proof.
  */
-export function containerVerdict(status: k8s.V1ContainerStatus | undefined, events: readonly k8s.CoreV1Event[], mayPull: boolean): Verdict {
+export function containerVerdict(status: k8s.V1ContainerStatus | undefined, events: readonly k8s.CoreV1Event[]): Verdict {
   const pulling = events.find((e) => e.reason === 'Pulling' || (e.reason === 'Pulled' && !ALREADY_PRESENT.test(e.message ?? '')));
   if (pulling) return { failure: `the kubelet pulled it (${pulling.reason}: ${pulling.message ?? ''}): it was not on the node` };
   if (events.some((e) => e.reason === 'Pulled' && ALREADY_PRESENT.test(e.message ?? ''))) return { proof: 'kubelet event "already present on machine"' };
   const waiting = status?.state?.waiting;
   if (waiting && NOT_ON_NODE.test(waiting.reason ?? '')) return { failure: `${waiting.reason}: ${waiting.message ?? ''}`.trim() };
-  if (!mayPull) {
-    if (status?.state?.running) return { proof: 'container started' };
-    const done = status?.state?.terminated;
-    if (done) return { proof: `container ran (exited ${done.exitCode}${done.reason ? `, ${done.reason}` : ''})` };
-  }
+  if (status?.state?.running) return { proof: 'container started' };
+  const done = status?.state?.terminated;
+  if (done) return { proof: `container ran (exited ${done.exitCode}${done.reason ? `, ${done.reason}` : ''})` };
   return undefined;
 }
 

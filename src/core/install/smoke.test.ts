@@ -8,7 +8,7 @@ import { bundleImage, digestOf } from './test-fixtures.js';
 /**
  * A kubelet as the API server shows it: for each container, the events and
  * status it would report for that image (data-only images present, a missing
- * one refused under Never, pulled under IfNotPresent).
+ * one refused under Never, pulled under any other policy).
  */
 function fakeCluster(onNode: Set<string>) {
   const pods = new Map<string, k8s.V1Pod>();
@@ -44,11 +44,11 @@ describe('runSmokePods', () => {
     assert.equal(smoke.ok, false);
     assert.deepEqual(proofs.get('example.com/data:1'), { byName: 'kubelet event "already present on machine"', byDigest: 'kubelet event "already present on machine"' });
     assert.deepEqual(proofs.get('example.com/gone:1'), {});
-    assert.match(smoke.detail, /^example\.com\/gone:1 by name: ErrImageNeverPull: Container image "example\.com\/gone:1" is not present with pull policy of Never; example\.com\/gone:1 by digest example\.com\/gone@sha256:b{64}: the kubelet pulled it \(Pulling: .*\): it was not on the node$/);
+    assert.match(smoke.detail, /^example\.com\/gone:1 by name: ErrImageNeverPull: Container image "example\.com\/gone:1" is not present with pull policy of Never; example\.com\/gone:1 by digest example\.com\/gone@sha256:b{64}: ErrImageNeverPull: Container image "example\.com\/gone@sha256:b{64}" is not present with pull policy of Never$/);
     const specs = [...cluster.pods.values()].map((p) => p.spec!.containers.map((c) => [c.image, c.imagePullPolicy]));
     assert.deepEqual(specs, [
       [['example.com/data:1', 'Never'], ['example.com/gone:1', 'Never']],
-      [[`example.com/data@${digestOf('a')}`, 'IfNotPresent'], [`example.com/gone@${digestOf('b')}`, 'IfNotPresent']],
+      [[`example.com/data@${digestOf('a')}`, 'Never'], [`example.com/gone@${digestOf('b')}`, 'Never']],
     ]);
     assert.deepEqual(cluster.deleted.sort(), [...cluster.pods.keys()].sort());
   });

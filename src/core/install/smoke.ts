@@ -1,10 +1,13 @@
 /**
  * Proof that a node can start the injected images without pulling: pods
- * pinned to the node, one container per image, by name with
- * `imagePullPolicy: Never` and by the source digest with `IfNotPresent` (a
- * digest users pin must resolve offline). What counts is the kubelet's own
- * signal that it found each image locally (proof.ts), not whether the image
- * runs: data-only and distroless images are proven as well.
+ * pinned to the node, one container per image, by name and by the source
+ * digest (a digest users pin must resolve offline), both with
+ * `imagePullPolicy: Never`. The kubelet looks an image up the same way under
+ * Never as under IfNotPresent, but Never cannot pull: a proof pod never
+ * changes what the node holds, so it may run before the runtime's listing
+ * has confirmed the images (early-proof.ts). What counts is the kubelet's
+ * own signal that it found each image locally (proof.ts), not whether the
+ * image runs: data-only and distroless images are proven as well.
  */
 import type * as k8s from '@kubernetes/client-node';
 import { sleep } from '../oci/retry.js';
@@ -26,7 +29,7 @@ const PER_POD = 16;
  */
 export const PULL_GRACE_MS = 35_000;
 
-type Policy = 'Never' | 'IfNotPresent' | 'Always';
+type Policy = 'Never' | 'Always';
 
 /** PodSecurity `restricted`'s demands, for namespaces that enforce it (the ConfigMap bootstrap's). */
 export interface RestrictedContexts {
@@ -51,6 +54,7 @@ function smokePod(namespace: string, node: string, images: string[], policy: Pol
 
 /** Starts one pod and waits until the kubelet gave a verdict on each container (or the time is up); the pod is deleted after. */
 async function verdicts(conn: ClusterConnection, pod: k8s.V1Pod, policy: Policy, timeoutMs: number, signal?: AbortSignal): Promise<Array<{ proof: string } | { failure: string }>> {
+  signal?.throwIfAborted();
   const namespace = pod.metadata!.namespace!;
   const containers = pod.spec!.containers.map((c) => c.name);
   const found: Verdict[] = containers.map(() => undefined);
@@ -68,7 +72,7 @@ async function verdicts(conn: ClusterConnection, pod: k8s.V1Pod, policy: Policy,
       const pullSettled = Date.now() - started >= Math.min(PULL_GRACE_MS, timeoutMs);
       containers.forEach((c, i) => {
         const status = statuses.find((s) => s.name === c);
-        if (policy !== 'Always') found[i] ??= containerVerdict(status, containerEvents(events, c), policy === 'IfNotPresent');
+        if (policy === 'Never') found[i] ??= containerVerdict(status, containerEvents(events, c));
         else if (!found[i]) {
           const verdict = pullVerdict(status, containerEvents(events, c));
           if (verdict && ('proof' in verdict || pullSettled)) found[i] = verdict;
@@ -93,18 +97,28 @@ async function prove(conn: ClusterConnection, namespace: string, node: string, n
   return results;
 }
 
+export interface SmokeResult {
+  smoke: SmokeReport;
+  proofs: Map<string, ImageProof>;
+}
+
 /** Per image how it was proven (or why not), and the node's one-line summary. */
 export async function runSmokePods(
   conn: ClusterConnection,
-  options: { namespace: string; node: string; images: BundleImage[]; timeoutMs?: number; signal?: AbortSignal },
-): Promise<{ smoke: SmokeReport; proofs: Map<string, ImageProof> }> {
+  options: { namespace: string; node: string; images: BundleImage[]; timeoutMs?: number; signal?: AbortSignal | undefined },
+): Promise<SmokeResult> {
   const { namespace, node, images, signal } = options;
   const timeout = options.timeoutMs ?? 90_000;
   const byDigestNames = images.map((image) => digestName(image) ?? image.name);
-  const [byName, byDigest] = await Promise.all([
+  // Both settle before any failure is thrown: each deletes its own pods on the way out.
+  const settled = await Promise.allSettled([
     prove(conn, namespace, node, images.map((i) => i.name), 'Never', timeout, signal),
-    prove(conn, namespace, node, byDigestNames, 'IfNotPresent', timeout, signal),
+    prove(conn, namespace, node, byDigestNames, 'Never', timeout, signal),
   ]);
+  const [byName, byDigest] = settled.map((s) => {
+    if (s.status === 'rejected') throw s.reason;
+    return s.value;
+  }) as [Awaited<ReturnType<typeof prove>>, Awaited<ReturnType<typeof prove>>];
   const proofs = new Map<string, ImageProof>();
   const failures: string[] = [];
   images.forEach((image, i) => {
@@ -120,7 +134,7 @@ export async function runSmokePods(
   const smoke: SmokeReport = {
     image: images.map((i) => i.name).join(', '),
     ok: failures.length === 0,
-    detail: failures.length ? failures.join('; ') : `found without a pull by name (Never) and by digest (IfNotPresent): ${images.length} image${images.length === 1 ? '' : 's'}`,
+    detail: failures.length ? failures.join('; ') : `found without a pull by name and by digest (Never): ${images.length} image${images.length === 1 ? '' : 's'}`,
   };
   return { smoke, proofs };
 }
