@@ -18,7 +18,8 @@ import type { BundleImage } from '../bundle/layout.js';
 import { shellQuote } from '../host.js';
 import type { NodeConfig } from '../runtimes/node-config.js';
 import { diskSpaceAt } from './disk-space.js';
-import type { DriverOptions, Listing, RuntimeDriver } from './drivers.js';
+import type { DriverOptions, InjectOptions, Listing, RuntimeDriver } from './drivers.js';
+import type { BundleReader } from '../bundle/reader.js';
 import { systemctl } from './systemctl.js';
 
 /** Images per stream when they go in together: the script names each, and one stream's unpacked copy stays bounded. */
@@ -32,30 +33,47 @@ export async function crioDriver(agent: NodeAgent, facts: NodeFacts, options: Dr
     ...(crio?.storageDriver ? { driver: crio.storageDriver } : {}),
     ...(crio?.root ? { defaultRoot: crio.root } : {}),
   });
+  // The store's list, read once for the questions asked before lading next writes to the store (the trap
+  // check's placement and the listing that decides what is sent come a moment apart; a host script on a
+  // CRI-O node costs about 0.2 s).
+  let stored: Promise<Map<string, string>> | undefined;
+  const storeList = () =>
+    (stored ??= listStore(agent, store).catch((error: unknown) => {
+      stored = undefined;
+      throw error;
+    }));
+  const load = async (reader: BundleReader, images: BundleImage[], platform: string, { onBytes, signal, omitted }: InjectOptions) => {
+    // Each archive leaves out the layers the store lists (containers-storage reuses them): a delta's base,
+    // and layers an image shares with one loaded before it, so a shared base crosses the wire once.
+    const leaveOut = new Set([...(omitted ?? []), ...(await listStoreBlobs(agent, store))]);
+    const loadBatch = async (batch: BundleImage[]) => {
+      const plan = planNodeArchive(batch, platform, leaveOut);
+      await loadIntoStore(agent, store, reader, plan, { onBytes, signal });
+      for (const { platform: chosen } of plan.images) for (const layer of chosen.layers) leaveOut.add(layer.digest);
+    };
+    // Images the node can take from one unpacked archive go in batches, one stream each; the others
+    // (no tar on the host, or a name podman cannot give) one archive per image.
+    const together = images.filter((image) => loadsUnpacked(store, image.name));
+    for (let i = 0; i < together.length; i += LOAD_BATCH) await loadBatch(together.slice(i, i + LOAD_BATCH));
+    for (const image of images.filter((image) => !together.includes(image))) await loadBatch([image]);
+  };
   return {
     description: `${facts.runtimeVersion} (additional image store ${store.root}, ${store.tool.kind})`,
     list: async () => {
       const listing: Listing = new Map();
-      for (const [name, digest] of await listStore(agent, store)) listing.set(name, { digest, pinnedBy: 'read-only store' });
+      for (const [name, digest] of await storeList()) listing.set(name, { digest, pinnedBy: 'read-only store' });
       return listing;
     },
     blobs: () => listStoreBlobs(agent, store),
     names: (image) => [image.name],
     diskSpace: () => diskSpaceAt(agent, store.root),
-    inject: async (reader, images, platform, { onBytes, signal, omitted }) => {
-      // Each archive leaves out the layers the store lists (containers-storage reuses them): a delta's base,
-      // and layers an image shares with one loaded before it, so a shared base crosses the wire once.
-      const leaveOut = new Set([...(omitted ?? []), ...(await listStoreBlobs(agent, store))]);
-      const load = async (batch: BundleImage[]) => {
-        const plan = planNodeArchive(batch, platform, leaveOut);
-        await loadIntoStore(agent, store, reader, plan, { onBytes, signal });
-        for (const { platform: chosen } of plan.images) for (const layer of chosen.layers) leaveOut.add(layer.digest);
-      };
-      // Images the node can take from one unpacked archive go in batches, one stream each; the others
-      // (no tar on the host, or a name podman cannot give) one archive per image.
-      const together = images.filter((image) => loadsUnpacked(store, image.name));
-      for (let i = 0; i < together.length; i += LOAD_BATCH) await load(together.slice(i, i + LOAD_BATCH));
-      for (const image of images.filter((image) => !together.includes(image))) await load([image]);
+    inject: async (reader, images, platform, injectOptions) => {
+      stored = undefined;
+      try {
+        await load(reader, images, platform, injectOptions);
+      } finally {
+        stored = undefined;
+      }
     },
     // Nothing to pin or unpin: GC cannot delete from a read-only store.
     pin: async () => undefined,
@@ -64,9 +82,12 @@ export async function crioDriver(agent: NodeAgent, facts: NodeFacts, options: Dr
       const changed: string[] = [];
       // storage.conf is read only when CRI-O starts; registries.conf.d drop-ins on reload (SIGHUP).
       // A store nothing was loaded into yet (registry mode: the node only pulls) is not listed: CRI-O refuses
-      // to start when an additional store it names does not exist.
-      const initialised = (await agent.hostExec(`test -f ${shellQuote(storeImagesFile(store.root, store.driver))}`)).exitCode === 0;
-      if (initialised && (await configureStore(agent, store, options.backupDir))) changed.push(store.storageConf);
+      // to start when an additional store it names does not exist. Both asked in one round.
+      const [initialised, storageConf] = await Promise.all([
+        agent.hostExec(`test -f ${shellQuote(storeImagesFile(store.root, store.driver))}`).then((r) => r.exitCode === 0),
+        readHostFile(agent, store.storageConf),
+      ]);
+      if (initialised && (await configureStore(agent, store, options.backupDir, storageConf ?? ''))) changed.push(store.storageConf);
       let reload = false;
       let restart = false;
       const credentials = new Map<string, string>();
@@ -94,9 +115,12 @@ export async function crioDriver(agent: NodeAgent, facts: NodeFacts, options: Dr
       }
       return { changed, apply: restart || changed.includes(store.storageConf) ? 'restart' : reload ? 'reload' : 'none' };
     },
-    restart: async (how) => systemctl(agent, how, 'crio', 'CRI-O'),
+    restart: async (how) => {
+      stored = undefined;
+      await systemctl(agent, how, 'crio', 'CRI-O');
+    },
     placement: async (name) => {
-      const [inDefault, inAdditional] = await Promise.all([listStoreAt(agent, store.defaultRoot, store.driver), listStore(agent, store)]);
+      const [inDefault, inAdditional] = await Promise.all([listStoreAt(agent, store.defaultRoot, store.driver), storeList()]);
       return { inDefaultStore: inDefault.has(name), inAdditionalStore: inAdditional.has(name) };
     },
   };

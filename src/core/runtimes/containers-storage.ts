@@ -297,9 +297,10 @@ export interface LoadOptions {
 /**
  * Lists the store in storage.conf's additionalimagestores (backing the file up
  * first). Returns whether the file changed: CRI-O reads it only at start.
+ * `current`: the file's text where the caller has just read it (undefined: read here; '' stands for no file).
  */
-export async function configureStore(shell: HostShell, store: ContainersStore, backupDir = DEFAULT_BACKUP_DIR): Promise<boolean> {
-  const current = (await readHostFile(shell, store.storageConf)) ?? '';
+export async function configureStore(shell: HostShell, store: ContainersStore, backupDir = DEFAULT_BACKUP_DIR, current?: string): Promise<boolean> {
+  current ??= (await readHostFile(shell, store.storageConf)) ?? '';
   const edit = addAdditionalImageStore(current, store.root, `${shell.node}:${store.storageConf}`);
   if (!edit.changed) return false;
   await writeHostFileWithBackup(shell, store.storageConf, edit.text, backupDir);
